@@ -1,0 +1,1 @@
+/* gguf_reader.c - placeholder, being written. */

@@ -1,0 +1,1 @@
+/* jsonutil.c - placeholder, being written. */

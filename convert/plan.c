@@ -1,0 +1,1 @@
+/* plan.c - placeholder, being written. */

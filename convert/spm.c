@@ -1,0 +1,1 @@
+/* spm.c - placeholder, being written. */

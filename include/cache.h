@@ -1,0 +1,58 @@
+/* cache.h - LRU cache of materialised chunks of computed tensors.
+ *
+ * Contract (squashfuse-style):
+ * - A chunk is identified by a 64-bit key (callers hash (file, tensor,
+ *   chunk index) with XXH3). Chunks are at most chunk_size bytes.
+ * - chunk_cache_get returns a pinned chunk: its bytes stay valid and
+ *   unchanged until chunk_cache_put. Pinned chunks are never evicted.
+ * - Concurrent gets of one key that is not yet cached are coalesced: one
+ *   caller runs the loader, the others wait for its result (and share an
+ *   error if it fails: the failed entry is then dropped, so a later get
+ *   retries).
+ * - Unpinned chunks are evicted least-recently-used first whenever the
+ *   bytes held would exceed the budget. If everything is pinned the cache
+ *   may exceed its budget by the pinned chunks (bounded by the number of
+ *   concurrent readers); it never evicts a pinned chunk.
+ * - Thread-safe; loaders run without the cache lock held.
+ */
+#ifndef GGUFFS_CACHE_H
+#define GGUFFS_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct chunk_cache;
+
+struct chunk {
+	uint64_t key;
+	uint8_t *data;
+	size_t len;
+	/* private */
+	void *priv;
+};
+
+/* Fill buf (capacity cap) with the chunk's bytes; set *len. Return 0 or a
+ * negative errno. */
+typedef int (*chunk_loader_fn)(uint64_t key, void *buf, size_t cap, size_t *len,
+			       void *arg);
+
+struct chunk_cache_stats {
+	uint64_t hits, misses, evictions, coalesced;
+	uint64_t bytes_loaded; /* bytes materialised by loaders */
+	uint64_t cur_bytes, peak_bytes, budget;
+	uint64_t entries;
+};
+
+struct chunk_cache *chunk_cache_new(size_t budget_bytes, size_t chunk_size);
+void chunk_cache_free(struct chunk_cache *c);
+
+/* Get key, loading it with loader(key, ..., arg) on a miss. On success
+ * *out is a pinned chunk and 0 is returned; else a negative errno. */
+int chunk_cache_get(struct chunk_cache *c, uint64_t key, chunk_loader_fn loader,
+		    void *arg, struct chunk **out);
+/* Unpin a chunk obtained from chunk_cache_get. */
+void chunk_cache_put(struct chunk_cache *c, struct chunk *ch);
+
+void chunk_cache_stats(struct chunk_cache *c, struct chunk_cache_stats *out);
+
+#endif

@@ -1,0 +1,47 @@
+/* dtype.h - the element types gguffs reads and writes, and conversions.
+ *
+ * Values are the GGML type ids used in GGUF tensor infos. Conversions are
+ * bit-exact with Ollama's converter: F16 is IEEE-754 round-to-nearest-even
+ * (x448/float16), BF16 -> F32 is exact. F32 -> BF16 rounds to nearest even
+ * and quiets NaNs (never exercised by Ollama's families: every BF16 output
+ * comes from a BF16 source, so the value round-trips exactly).
+ *
+ * The bulk converters pick a vectorised kernel at run time (F16C/AVX2/AVX-512
+ * when the CPU has them) and produce the same bits as the scalar functions.
+ */
+#ifndef GGUFFS_DTYPE_H
+#define GGUFFS_DTYPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum gg_type {
+	GG_TYPE_F32 = 0,
+	GG_TYPE_F16 = 1,
+	GG_TYPE_BF16 = 30,
+};
+
+/* Bytes per element, or 0 for an unknown type id. */
+size_t gg_type_size(enum gg_type t);
+/* "F32", "F16", "BF16", or NULL for an unknown type id. */
+const char *gg_type_name(enum gg_type t);
+/* Parse a safetensors dtype string ("F32", "F16", "BF16"); -1 if unsupported. */
+int gg_type_from_safetensors(const char *s);
+
+/* Scalar reference conversions. */
+float gg_f16_to_f32(uint16_t h);
+uint16_t gg_f32_to_f16(float f);
+float gg_bf16_to_f32(uint16_t b);
+uint16_t gg_f32_to_bf16(float f);
+
+/* Convert n elements from type `from` at src to type `to` at dst. src and
+ * dst must not overlap. Same type: memcpy. Same bits as the scalar path. */
+void gg_convert(enum gg_type from, const void *src, enum gg_type to, void *dst,
+		size_t n);
+
+/* Name of the kernel set chosen at run time ("avx512", "f16c", "scalar"),
+ * for benchmarks and logs. Set GGUFFS_SCALAR=1 in the environment to force
+ * the scalar path (tests use it to compare the two). */
+const char *gg_convert_kernel(void);
+
+#endif

@@ -1,0 +1,53 @@
+/* engine.h - produce any byte range of an output GGUF file.
+ *
+ * The engine reads only the source bytes a range needs: header bytes come
+ * from memory, padding is zeros, a byte-copy tensor is read straight from
+ * its source file, other tensors are computed element by element through
+ * their view, converted to the output type (vectorised) and op-applied.
+ *
+ * Thread-safe: plans are immutable after gg_outfile_finish and the engine
+ * keeps no shared mutable state except the atomic counters below.
+ *
+ * Consistency: before touching a source file the engine checks it is still
+ * the file recorded at open (st_file_check); a file that changed or vanished
+ * makes the read fail with -EIO. A file truncated while being read (SIGBUS on
+ * its mapping) also gives -EIO instead of killing the process.
+ */
+#ifndef GGUFFS_ENGINE_H
+#define GGUFFS_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "plan.h"
+
+struct gg_engine_stats {
+	uint64_t src_bytes;  /* source bytes read for computed tensors */
+	uint64_t copy_bytes; /* bytes served by plain copy from sources */
+};
+
+/* Fill buf with bytes [off, off+len) of f. Reads past the end of the file
+ * are an error (callers clamp). Returns 0, or -EIO with e set. */
+int gg_outfile_read(const struct gg_outfile *f, uint64_t off, size_t len,
+		    void *buf, gg_err *e);
+
+/* Fill buf with bytes [off, off+len) of tensor t (off relative to the
+ * tensor's first byte; off + len <= t->nbytes). Returns 0 or -EIO. */
+int gg_tensor_read(const struct gg_outfile *f, const struct gg_tensor *t,
+		   uint64_t off, size_t len, void *buf, gg_err *e);
+
+/* Index of the tensor whose bytes (padding after it included) contain file
+ * offset off, or -1 when off lies in the header. */
+long gg_outfile_tensor_at(const struct gg_outfile *f, uint64_t off);
+
+/* Process-wide counters (relaxed atomics). */
+void gg_engine_stats_get(struct gg_engine_stats *out);
+
+/* Optional trace of every source range the engine reads (tests and
+ * benchmarks use it to prove that a range touches only what it needs).
+ * Called from reader threads; NULL disables. */
+typedef void (*gg_src_trace_fn)(const struct st_tensor *st, uint64_t off,
+				uint64_t len, void *arg);
+void gg_engine_set_trace(gg_src_trace_fn fn, void *arg);
+
+#endif

@@ -1,0 +1,31 @@
+/* gguf_reader.h - parse a GGUF file's header (any version-3 file, not just
+ * ours), with every length, count and offset bounds-checked against the file
+ * size. Used by gguffs-inspect, by the LoRA converter to read a base GGUF and
+ * by the tests.
+ */
+#ifndef GGUFFS_GGUF_READER_H
+#define GGUFFS_GGUF_READER_H
+
+#include "gguf.h"
+
+struct gguf_file {
+	uint32_t version;
+	struct gguf_kvs *kvs; /* in file order */
+	struct gguf_tensor_info *tensors;
+	uint64_t ntensors;
+	uint32_t alignment;   /* general.alignment or 32 */
+	uint64_t data_offset; /* absolute offset of the data section */
+	uint64_t file_size;
+};
+
+/* Parse path. Errors (one line, naming path): truncated header, bad magic,
+ * unsupported version, string/array lengths past the end of file, unknown
+ * value or tensor types, too many dims, element-count overflow, tensor data
+ * outside the file, misaligned offsets. */
+int gguf_read_file(const char *path, struct gguf_file **out, gg_err *e);
+/* Same, over a memory buffer holding at least the header (name for errors). */
+int gguf_read_mem(const void *buf, size_t len, uint64_t file_size,
+		  const char *name, struct gguf_file **out, gg_err *e);
+void gguf_file_free(struct gguf_file *f);
+
+#endif

@@ -1,0 +1,90 @@
+/* model.h - open a HuggingFace directory as one or more virtual GGUF files.
+ *
+ * gg_model_open reads config.json, picks the converter for
+ * architectures[0], opens the safetensors, builds the tokenizer metadata
+ * and lets the converter describe every output file (plan.h). Nothing is
+ * converted here: the cost is parsing headers and JSON. The result is
+ * immutable and may be read from many threads (engine.h).
+ */
+#ifndef GGUFFS_MODEL_H
+#define GGUFFS_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "plan.h"
+#include "safetensors.h"
+#include "util.h"
+
+enum gg_profile {
+	GG_PROFILE_LLAMACPP = 0, /* default: what upstream llama.cpp loads */
+	GG_PROFILE_OLLAMA,       /* byte for byte what Ollama's converter writes */
+	GG_PROFILE_OLLAMA_LEGACY /* GLM only: the first published Ollama dialect */
+};
+
+struct gg_options {
+	enum gg_profile profile;
+	const char *base; /* LoRA: base model directory or GGUF file */
+};
+
+/* Parse "-o" style options "profile=ollama,base=/x" into opt (unknown keys
+ * are left in *rest as a comma list when rest != NULL, else an error).
+ * Values are copied into the string the caller passed (modified in place). */
+int gg_options_parse(char *s, struct gg_options *opt, char **rest, gg_err *e);
+const char *gg_profile_name(enum gg_profile p);
+
+struct gg_model;
+
+/* What a converter receives. */
+struct gg_build {
+	const char *dir;
+	const cJSON *config;     /* config.json, NaN/Infinity sanitised */
+	const char *config_path;
+	struct st_set *st;
+	const struct gg_options *opt;
+	struct gg_model *model;
+	gg_err *e;
+};
+
+struct gg_arch {
+	const char *hf_arch;    /* config.json architectures[0] */
+	const char *gguf_arch;  /* general.architecture written */
+	const char *notes;      /* one line for README / inspect */
+	int (*build)(struct gg_build *b);
+};
+
+struct gg_model {
+	char *dir;
+	const struct gg_arch *arch;
+	struct gg_options opt;
+	cJSON *config;
+	struct st_set *st;
+	struct gg_outfile *files; /* model.gguf first */
+	size_t nfiles;
+	const char *notice;     /* e.g. "mllama: no upstream llama.cpp runtime" */
+};
+
+int gg_model_open(const char *dir, const struct gg_options *opt,
+		  struct gg_model **out, gg_err *e);
+void gg_model_close(struct gg_model *m);
+
+/* Add an output file to the model being built (Ollama container rules:
+ * sorted keys and tensors, alignment 32, no trailing padding). */
+struct gg_outfile *gg_model_add_file(struct gg_model *m, const char *name);
+
+/* Supported converters, NULL-terminated. */
+extern const struct gg_arch *const gg_archs[];
+const struct gg_arch *gg_arch_find(const char *hf_arch);
+
+/* Go strings.NewReplacer semantics: scan left to right; at each position the
+ * earliest-listed matching pair wins; no overlaps. pairs has 2*n entries.
+ * Returns malloc'd string. */
+char *gg_rename(const char *const *pairs, size_t n, const char *in);
+
+/* Ollama's output type for a tensor (convert/reader.go tensorBase.Kind and
+ * reader_safetensors.go safetensor.Kind). name is the renamed name. */
+enum gg_type gg_ollama_kind(const char *name, int ndim, enum gg_type src);
+
+#endif

@@ -1,0 +1,139 @@
+/* plan.h - the description of an output GGUF file, as data.
+ *
+ * A converter never produces bytes. It describes each output tensor: its
+ * source tensor(s), a strided view that says which source element feeds
+ * each output element, an element-wise op and the output type. One shared
+ * engine (engine.h) turns any byte range of the file into bytes from that
+ * description.
+ *
+ * Views work like numpy strides over the source elements: the output
+ * tensor's elements, in row-major order of view.dim[], come from source
+ * element  base + sum(index[d] * stride[d]).  Reshape (split a dim),
+ * transpose (swap dims) and slice cover the rotary permutation, expert
+ * transposes, half splits and kv_b splits. A tensor with several sources
+ * stacks them along a new outermost dimension (source s gives elements
+ * [s * n, (s + 1) * n) of the output, n = elements of the view), each read
+ * through the same view.
+ */
+#ifndef GGUFFS_PLAN_H
+#define GGUFFS_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dtype.h"
+#include "gguf.h"
+#include "safetensors.h"
+#include "util.h"
+
+#define GG_VIEW_MAX_DIMS 8
+
+enum gg_op {
+	GG_OP_NONE = 0,
+	GG_OP_TANH,           /* tanhf(x) */
+	GG_OP_ONE_MINUS_TANH, /* 1 - tanhf(x) */
+};
+
+struct gg_view {
+	int ndim;
+	uint64_t dim[GG_VIEW_MAX_DIMS];
+	int64_t stride[GG_VIEW_MAX_DIMS]; /* in source elements */
+	uint64_t base;                    /* source element of index 0 */
+};
+
+/* Contiguous row-major view of a tensor of the given shape. */
+void gg_view_init(struct gg_view *v, const uint64_t *shape, int ndim);
+/* Split dim d (size n) into [outer, n / outer]; fails unless outer divides
+ * n and there is room for one more dim. */
+int gg_view_split(struct gg_view *v, int d, uint64_t outer, gg_err *e);
+/* Swap dims a and b (a transpose). */
+int gg_view_swap(struct gg_view *v, int a, int b, gg_err *e);
+/* Keep [start, start+len) of dim d. */
+int gg_view_slice(struct gg_view *v, int d, uint64_t start, uint64_t len,
+		  gg_err *e);
+/* Llama's rotary permutation of the rows (dim 0) with `heads` heads:
+ * reshape(heads, 2, rows/heads/2, ...).swapaxes(1, 2). Fails unless
+ * 2*heads divides the rows. */
+int gg_view_rotary(struct gg_view *v, uint64_t heads, gg_err *e);
+uint64_t gg_view_nelem(const struct gg_view *v);
+/* True when the view reads source elements base, base+1, ... in order. */
+bool gg_view_is_contiguous(const struct gg_view *v);
+
+struct gg_src {
+	const struct st_tensor *st; /* a safetensors tensor, or NULL and: */
+	const void *mem;            /* synthetic data owned by the plan */
+	enum gg_type type;          /* element type of the source */
+	uint64_t nelem;
+};
+
+struct gg_tensor {
+	char *name;
+	enum gg_type type;        /* output element type */
+	uint32_t n_dims;
+	uint64_t ne[GGUF_MAX_DIMS]; /* GGML order (innermost first) */
+	uint64_t nelem, nbytes;
+	uint64_t offset;          /* absolute offset in the output file */
+	enum gg_op op;
+	struct gg_view view;
+	struct gg_src *srcs;
+	size_t nsrc;
+	/* Set by gg_outfile_finish: the tensor is the exact bytes of one
+	 * contiguous source range (same type, no op, contiguous view, one
+	 * safetensors source). Served from the source file directly. */
+	bool is_copy;
+	uint32_t copy_file;
+	uint64_t copy_offset;
+};
+
+struct gg_outfile {
+	char *name;             /* "model.gguf", "mmproj.gguf", "adapter.gguf" */
+	struct gguf_kvs *kvs;
+	struct gg_tensor *tensors;
+	size_t ntensors, cap;
+	uint32_t alignment;     /* 32 */
+	bool pad_last;          /* false: Ollama writes no padding after the last tensor */
+	bool sort_kv;           /* Ollama: keys byte-wise */
+	bool sort_tensors;      /* Ollama: by (block, name) */
+	/* Set by gg_outfile_finish: */
+	uint8_t *header;        /* header_len bytes, padded to the data start */
+	size_t header_len;
+	uint64_t size;          /* total file size */
+	const struct st_set *st;
+	void **mem;             /* synthetic source buffers, freed with the file */
+	size_t nmem;
+};
+
+/* Add a tensor. shape is in PyTorch order (outermost first); ne[] is its
+ * reverse. The caller then sets srcs/view/op (or uses the helpers below).
+ * The returned pointer is valid until the next add. */
+struct gg_tensor *gg_outfile_add(struct gg_outfile *f, const char *name,
+				 enum gg_type type, const uint64_t *shape,
+				 int ndim);
+/* Add a tensor that reads one safetensors tensor whole, contiguously, with
+ * the source's shape. */
+struct gg_tensor *gg_outfile_add_source(struct gg_outfile *f, const char *name,
+					enum gg_type type,
+					const struct st_tensor *st);
+/* Add an F32 tensor holding a copy of values[0..n). */
+struct gg_tensor *gg_outfile_add_f32(struct gg_outfile *f, const char *name,
+				     const float *values, uint64_t n);
+/* Set t's sources to a stack of n safetensors tensors (all of one shape
+ * and dtype); the view is the contiguous view of one member. */
+int gg_tensor_set_stack(struct gg_tensor *t, const struct st_tensor *const *st,
+			size_t n, gg_err *e);
+/* Find a tensor by output name; NULL if absent. */
+struct gg_tensor *gg_outfile_find(struct gg_outfile *f, const char *name);
+/* Remove a tensor by output name (no-op if absent). */
+void gg_outfile_remove(struct gg_outfile *f, const char *name);
+
+/* Validate every tensor (view within its sources, element counts match the
+ * shape), sort (if asked), assign offsets, serialise the header, mark byte
+ * copies. After this the file is immutable and safe to read from many
+ * threads. */
+int gg_outfile_finish(struct gg_outfile *f, gg_err *e);
+
+/* Ollama's block number of a tensor name ("blk.%d." prefix), or INT_MAX. */
+int gg_tensor_block(const char *name);
+
+#endif
