@@ -1,1 +1,352 @@
-/* engine.c - placeholder, being written. */
+/* engine.c - produce any byte range of an output file from its plan.
+ *
+ * Sources are read through their read-only mappings. A mapping of a file
+ * that is truncated under us raises SIGBUS on access; a thread-local jump
+ * buffer turns that into -EIO for the one read that hit it.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+static _Atomic uint64_t stat_src_bytes, stat_copy_bytes;
+static gg_src_trace_fn trace_fn;
+static void *trace_arg;
+
+void gg_engine_stats_get(struct gg_engine_stats *out)
+{
+	out->src_bytes = atomic_load_explicit(&stat_src_bytes, memory_order_relaxed);
+	out->copy_bytes = atomic_load_explicit(&stat_copy_bytes, memory_order_relaxed);
+}
+
+void gg_engine_set_trace(gg_src_trace_fn fn, void *arg)
+{
+	trace_arg = arg;
+	trace_fn = fn;
+}
+
+/* ---- SIGBUS guard ------------------------------------------------------ */
+
+static _Thread_local sigjmp_buf *guard_env;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uctx)
+{
+	(void)si;
+	(void)uctx;
+	if (guard_env)
+		siglongjmp(*guard_env, 1);
+	/* Not ours: fall back to the default action, which re-faults. */
+	signal(sig, SIG_DFL);
+}
+
+static void guard_install(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_sigbus;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+typedef void (*guarded_fn)(void *arg);
+
+static int run_guarded(guarded_fn fn, void *arg)
+{
+	pthread_once(&guard_once, guard_install);
+	sigjmp_buf env;
+	sigjmp_buf *saved = guard_env;
+	if (sigsetjmp(env, 1)) {
+		guard_env = saved;
+		return -EIO;
+	}
+	guard_env = &env;
+	fn(arg);
+	guard_env = saved;
+	return 0;
+}
+
+/* ---- element production ------------------------------------------------ */
+
+#define OP_BLOCK 1024
+#define GATHER_BLOCK 4096
+
+static void apply_op(enum gg_op op, float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		float t = tanhf(x[i]);
+		x[i] = op == GG_OP_TANH ? t : 1.0f - t;
+	}
+}
+
+/* Convert n contiguous source elements to the output type, applying op. */
+static void emit(const struct gg_tensor *t, enum gg_type stype,
+		 const uint8_t *src, uint64_t n, uint8_t *out)
+{
+	if (t->op == GG_OP_NONE) {
+		gg_convert(stype, src, t->type, out, n);
+		return;
+	}
+	size_t ssz = gg_type_size(stype), osz = gg_type_size(t->type);
+	float tmp[OP_BLOCK];
+	while (n > 0) {
+		size_t k = n < OP_BLOCK ? (size_t)n : OP_BLOCK;
+		gg_convert(stype, src, GG_TYPE_F32, tmp, k);
+		apply_op(t->op, tmp, k);
+		gg_convert(GG_TYPE_F32, tmp, t->type, out, k);
+		src += k * ssz;
+		out += k * osz;
+		n -= k;
+	}
+}
+
+static void trace(const struct gg_src *s, uint64_t elem, uint64_t n, size_t ssz)
+{
+	gg_src_trace_fn fn = trace_fn;
+	if (fn && s->st)
+		fn(s->st, s->st->offset + elem * ssz, n * ssz, trace_arg);
+}
+
+/* Gather n elements spaced `stride` apart (a transposed run) and emit. */
+static void emit_strided(const struct gg_tensor *t, const struct gg_src *s,
+			 const uint8_t *base, int64_t first, int64_t stride,
+			 uint64_t n, uint8_t *out)
+{
+	size_t ssz = gg_type_size(s->type), osz = gg_type_size(t->type);
+	uint8_t tmp[GATHER_BLOCK * 4];
+	while (n > 0) {
+		size_t k = n < GATHER_BLOCK ? (size_t)n : GATHER_BLOCK;
+		for (size_t i = 0; i < k; i++) {
+			int64_t el = first + (int64_t)i * stride;
+			memcpy(tmp + i * ssz, base + el * (int64_t)ssz, ssz);
+			trace(s, (uint64_t)el, 1, ssz);
+		}
+		emit(t, s->type, tmp, k, out);
+		first += (int64_t)k * stride;
+		out += k * osz;
+		n -= k;
+	}
+}
+
+/* Produce elements [e0, e0+n) of the view over one source into out. */
+static void fill_view(const struct gg_tensor *t, const struct gg_src *s,
+		      const uint8_t *base, uint64_t e0, uint64_t n, uint8_t *out)
+{
+	const struct gg_view *v = &t->view;
+	size_t ssz = gg_type_size(s->type), osz = gg_type_size(t->type);
+	int last = v->ndim - 1;
+	uint64_t idx[GG_VIEW_MAX_DIMS];
+	uint64_t rem = e0;
+	for (int d = last; d >= 0; d--) {
+		idx[d] = rem % v->dim[d];
+		rem /= v->dim[d];
+	}
+	while (n > 0) {
+		int64_t el = (int64_t)v->base;
+		for (int d = 0; d <= last; d++)
+			el += (int64_t)idx[d] * v->stride[d];
+		uint64_t run = v->dim[last] - idx[last];
+		if (run > n)
+			run = n;
+		if (v->stride[last] == 1) {
+			trace(s, (uint64_t)el, run, ssz);
+			emit(t, s->type, base + el * (int64_t)ssz, run, out);
+		} else {
+			emit_strided(t, s, base, el, v->stride[last], run, out);
+		}
+		atomic_fetch_add_explicit(&stat_src_bytes, run * ssz,
+					  memory_order_relaxed);
+		out += run * osz;
+		n -= run;
+		idx[last] += run;
+		for (int d = last; d > 0 && idx[d] == v->dim[d]; d--) {
+			idx[d] = 0;
+			idx[d - 1]++;
+		}
+	}
+}
+
+static const uint8_t *src_base(const struct gg_outfile *f, const struct gg_src *s)
+{
+	if (s->mem)
+		return s->mem;
+	return f->st->files[s->st->file].map + s->st->offset;
+}
+
+struct fill_job {
+	const struct gg_outfile *f;
+	const struct gg_tensor *t;
+	uint64_t e0, n;
+	uint8_t *out;
+};
+
+static void fill_elements(void *arg)
+{
+	struct fill_job *j = arg;
+	const struct gg_tensor *t = j->t;
+	uint64_t per_src = t->nelem / t->nsrc;
+	uint64_t e = j->e0, n = j->n;
+	uint8_t *out = j->out;
+	size_t osz = gg_type_size(t->type);
+	while (n > 0) {
+		const struct gg_src *s = &t->srcs[e / per_src];
+		uint64_t inner = e % per_src;
+		uint64_t k = per_src - inner < n ? per_src - inner : n;
+		fill_view(t, s, src_base(j->f, s), inner, k, out);
+		out += k * osz;
+		e += k;
+		n -= k;
+	}
+}
+
+/* Every source file feeding elements [e0, e0+n) must still be the file we
+ * opened: a changed file would give bytes of a different model. */
+static int check_sources(const struct gg_outfile *f, const struct gg_tensor *t,
+			 uint64_t e0, uint64_t n, gg_err *e)
+{
+	uint64_t per_src = t->nelem / t->nsrc;
+	size_t first = (size_t)(e0 / per_src), end = (size_t)((e0 + n - 1) / per_src);
+	uint32_t last_file = UINT32_MAX;
+	for (size_t i = first; i <= end; i++) {
+		const struct st_tensor *st = t->srcs[i].st;
+		if (!st || st->file == last_file)
+			continue;
+		last_file = st->file;
+		if (st_file_check(&f->st->files[st->file], e))
+			return -EIO;
+	}
+	return 0;
+}
+
+static int compute_elements(const struct gg_outfile *f, const struct gg_tensor *t,
+			    uint64_t e0, uint64_t n, uint8_t *out, gg_err *e)
+{
+	if (n == 0)
+		return 0;
+	if (check_sources(f, t, e0, n, e))
+		return -EIO;
+	struct fill_job job = { f, t, e0, n, out };
+	if (run_guarded(fill_elements, &job)) {
+		gg_fail(e, "%s: source of tensor %s changed while reading (bus error)",
+			f->name, t->name);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int copy_bytes(const struct gg_outfile *f, const struct gg_tensor *t,
+		      uint64_t off, size_t len, uint8_t *buf, gg_err *e)
+{
+	const struct st_file *file = &f->st->files[t->copy_file];
+	if (st_file_check(file, e))
+		return -EIO;
+	uint64_t pos = t->copy_offset + off;
+	while (len > 0) {
+		ssize_t r = pread(file->fd, buf, len, (off_t)pos);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			gg_fail(e, "%s: read failed: %s", file->path,
+				r < 0 ? strerror(errno) : "unexpected end of file");
+			return -EIO;
+		}
+		atomic_fetch_add_explicit(&stat_copy_bytes, (uint64_t)r,
+					  memory_order_relaxed);
+		gg_src_trace_fn fn = trace_fn;
+		if (fn)
+			fn(t->srcs[0].st, pos, (uint64_t)r, trace_arg);
+		buf += r;
+		pos += (uint64_t)r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+int gg_tensor_read(const struct gg_outfile *f, const struct gg_tensor *t,
+		   uint64_t off, size_t len, void *out, gg_err *e)
+{
+	uint8_t *buf = out;
+	if (off > t->nbytes || len > t->nbytes - off) {
+		gg_fail(e, "%s: read of tensor %s past its end", f->name, t->name);
+		return -EIO;
+	}
+	if (t->is_copy)
+		return copy_bytes(f, t, off, len, buf, e);
+	size_t es = gg_type_size(t->type);
+	uint8_t one[8];
+	/* A partial first element: compute it whole, copy the wanted bytes. */
+	if (len > 0 && off % es) {
+		size_t skip = off % es, k = es - skip < len ? es - skip : len;
+		if (compute_elements(f, t, off / es, 1, one, e))
+			return -EIO;
+		memcpy(buf, one + skip, k);
+		buf += k, off += k, len -= k;
+	}
+	uint64_t whole = len / es;
+	if (compute_elements(f, t, off / es, whole, buf, e))
+		return -EIO;
+	buf += whole * es, off += whole * es, len -= whole * es;
+	if (len > 0) {
+		if (compute_elements(f, t, off / es, 1, one, e))
+			return -EIO;
+		memcpy(buf, one, len);
+	}
+	return 0;
+}
+
+long gg_outfile_tensor_at(const struct gg_outfile *f, uint64_t off)
+{
+	if (off < f->header_len || f->ntensors == 0)
+		return -1;
+	size_t lo = 0, hi = f->ntensors; /* last tensor with offset <= off */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (f->tensors[mid].offset <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return (long)lo;
+}
+
+int gg_outfile_read(const struct gg_outfile *f, uint64_t off, size_t len,
+		    void *out, gg_err *e)
+{
+	uint8_t *buf = out;
+	if (off > f->size || len > f->size - off) {
+		gg_fail(e, "%s: read past the end of the file", f->name);
+		return -EIO;
+	}
+	while (len > 0) {
+		size_t k;
+		long i = gg_outfile_tensor_at(f, off);
+		if (i < 0) {
+			uint64_t end = f->header_len;
+			k = end - off < len ? (size_t)(end - off) : len;
+			memcpy(buf, f->header + off, k);
+		} else {
+			const struct gg_tensor *t = &f->tensors[i];
+			uint64_t tend = t->offset + t->nbytes;
+			if (off < tend) {
+				k = tend - off < len ? (size_t)(tend - off) : len;
+				int r = gg_tensor_read(f, t, off - t->offset, k, buf, e);
+				if (r)
+					return r;
+			} else {
+				uint64_t next = (size_t)i + 1 < f->ntensors ?
+					f->tensors[i + 1].offset : f->size;
+				k = next - off < len ? (size_t)(next - off) : len;
+				memset(buf, 0, k);
+			}
+		}
+		buf += k, off += k, len -= k;
+	}
+	return 0;
+}

@@ -1,1 +1,310 @@
-/* model.c - placeholder, being written. */
+/* model.c - open a HuggingFace directory as virtual GGUF files (model.h). */
+#include "model.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "jsonutil.h"
+#include "tokenizer.h"
+
+extern const struct gg_arch gg_arch_llama;
+
+const struct gg_arch *const gg_archs[] = {
+	&gg_arch_llama,
+	NULL,
+};
+
+const struct gg_arch *gg_arch_find(const char *hf_arch)
+{
+	for (size_t i = 0; gg_archs[i]; i++)
+		if (strcmp(gg_archs[i]->hf_arch, hf_arch) == 0)
+			return gg_archs[i];
+	return NULL;
+}
+
+static const char *const profile_names[] = {
+	[GG_PROFILE_LLAMACPP] = "llamacpp",
+	[GG_PROFILE_OLLAMA] = "ollama",
+	[GG_PROFILE_OLLAMA_LEGACY] = "ollama-legacy",
+};
+
+const char *gg_profile_name(enum gg_profile p)
+{
+	return profile_names[p];
+}
+
+static int parse_profile(const char *v, enum gg_profile *out, gg_err *e)
+{
+	for (size_t i = 0; i < sizeof profile_names / sizeof *profile_names; i++) {
+		if (strcmp(v, profile_names[i]) == 0) {
+			*out = (enum gg_profile)i;
+			return 0;
+		}
+	}
+	return gg_fail(e, "unknown profile '%s' (use llamacpp, ollama or ollama-legacy)", v);
+}
+
+int gg_options_parse(char *s, struct gg_options *opt, char **rest, gg_err *e)
+{
+	char *save = NULL, *unknown = NULL;
+	size_t ulen = 0;
+	for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		if (eq && strncmp(tok, "profile", (size_t)(eq - tok)) == 0 && eq - tok == 7) {
+			if (parse_profile(eq + 1, &opt->profile, e))
+				return -1;
+		} else if (eq && eq - tok == 4 && strncmp(tok, "base", 4) == 0) {
+			opt->base = eq + 1;
+		} else if (rest) {
+			size_t n = strlen(tok);
+			unknown = gg_realloc(unknown, ulen + n + 2);
+			if (ulen)
+				unknown[ulen++] = ',';
+			memcpy(unknown + ulen, tok, n + 1);
+			ulen += n;
+		} else {
+			return gg_fail(e, "unknown option '%s'", tok);
+		}
+	}
+	if (rest)
+		*rest = unknown;
+	return 0;
+}
+
+char *gg_rename(const char *const *pairs, size_t n, const char *in)
+{
+	size_t cap = strlen(in) * 2 + 16, len = 0;
+	char *out = gg_malloc(cap);
+	for (const char *p = in; *p;) {
+		size_t best = n;
+		for (size_t i = 0; i < n; i++) {
+			size_t k = strlen(pairs[2 * i]);
+			if (k && strncmp(p, pairs[2 * i], k) == 0) {
+				best = i;
+				break; /* the earliest-listed match wins */
+			}
+		}
+		const char *add = best < n ? pairs[2 * best + 1] : p;
+		size_t addlen = best < n ? strlen(add) : 1;
+		if (len + addlen + 1 > cap) {
+			cap = (len + addlen + 1) * 2;
+			out = gg_realloc(out, cap);
+		}
+		memcpy(out + len, add, addlen);
+		len += addlen;
+		p += best < n ? strlen(pairs[2 * best]) : 1;
+	}
+	out[len] = 0;
+	return out;
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Names Ollama always stores as F32 (convert/reader.go tensorBase.Kind). */
+static bool ollama_always_f32(const char *name)
+{
+	static const char *const suffixes[] = {
+		".ffn_gate_inp.weight", ".bias", ".shortconv.conv.weight",
+		".ssm_conv1d.weight", "rel_pos_h", "rel_pos_w",
+	};
+	static const char *const prefixes[] = {
+		"a.feature_extractor.", "a.conv1d.", "a.subsampling.",
+	};
+	static const char *const exact[] = {
+		"token_types.weight", "v.positional_embedding_vlm",
+		"v.position_embd.weight", "v.tile_position_embd.weight",
+		"v.pre_tile_position_embd.weight", "v.post_tile_position_embd.weight",
+		"s.position_embd",
+	};
+	for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++)
+		if (has_suffix(name, suffixes[i]))
+			return true;
+	for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+		if (has_prefix(name, prefixes[i]))
+			return true;
+	for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
+		if (strcmp(name, exact[i]) == 0)
+			return true;
+	return strstr(name, ".conv_dw.") != NULL;
+}
+
+enum gg_type gg_ollama_kind(const char *name, int ndim, enum gg_type src)
+{
+	if (ollama_always_f32(name) || ndim <= 1)
+		return GG_TYPE_F32;
+	/* A BF16 source stays BF16, except vision/projector tensors. */
+	if (src == GG_TYPE_BF16 && !has_prefix(name, "v.") &&
+	    !has_prefix(name, "s.") && !has_prefix(name, "mm.") &&
+	    !strstr(name, "ffn_gate_inp_shexp.weight"))
+		return GG_TYPE_BF16;
+	return GG_TYPE_F16;
+}
+
+struct gg_outfile *gg_model_add_file(struct gg_model *m, const char *name)
+{
+	m->files = gg_realloc(m->files, (m->nfiles + 1) * sizeof *m->files);
+	struct gg_outfile *f = &m->files[m->nfiles++];
+	memset(f, 0, sizeof *f);
+	f->name = gg_strdup(name);
+	f->kvs = gguf_kvs_new();
+	f->alignment = GGUF_DEFAULT_ALIGNMENT;
+	f->pad_last = false;
+	f->sort_kv = true;
+	f->sort_tensors = true;
+	f->st = m->st;
+	return f;
+}
+
+static void outfile_free(struct gg_outfile *f)
+{
+	for (size_t i = 0; i < f->ntensors; i++) {
+		free(f->tensors[i].name);
+		free(f->tensors[i].srcs);
+	}
+	free(f->tensors);
+	for (size_t i = 0; i < f->nmem; i++)
+		free(f->mem[i]);
+	free(f->mem);
+	gguf_kvs_free(f->kvs);
+	free(f->header);
+	free(f->name);
+}
+
+void gg_model_close(struct gg_model *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->nfiles; i++)
+		outfile_free(&m->files[i]);
+	free(m->files);
+	if (m->st)
+		st_set_close(m->st);
+	cJSON_Delete(m->config);
+	free(m->dir);
+	free(m);
+}
+
+static int supported_list(char *buf, size_t cap)
+{
+	size_t len = 0;
+	buf[0] = 0;
+	for (size_t i = 0; gg_archs[i] && len < cap; i++)
+		len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "",
+					gg_archs[i]->hf_arch);
+	return 0;
+}
+
+static int pick_arch(const cJSON *config, const char *path,
+		     const struct gg_arch **out, gg_err *e)
+{
+	const cJSON *archs = cJSON_GetObjectItem(config, "architectures");
+	if (!cJSON_IsArray(archs) || cJSON_GetArraySize(archs) < 1 ||
+	    !cJSON_IsString(cJSON_GetArrayItem(archs, 0)))
+		return gg_fail(e, "%s: no architectures list naming the model class", path);
+	const char *name = cJSON_GetArrayItem(archs, 0)->valuestring;
+	*out = gg_arch_find(name);
+	if (!*out) {
+		char list[512];
+		supported_list(list, sizeof list);
+		return gg_fail(e, "%s: unsupported architecture '%s' (supported: %s)",
+			       path, name, list);
+	}
+	return 0;
+}
+
+int gg_model_open(const char *dir, const struct gg_options *opt,
+		  struct gg_model **out, gg_err *e)
+{
+	struct stat sb;
+	if (stat(dir, &sb) != 0)
+		return gg_fail(e, "%s: %s", dir, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return gg_fail(e, "%s: not a directory", dir);
+
+	struct gg_model *m = gg_calloc(1, sizeof *m);
+	m->dir = gg_strdup(dir);
+	m->opt = *opt;
+	char *config_path = gg_path_join(dir, "config.json");
+	struct gg_build b = { .dir = m->dir, .config_path = config_path,
+			      .opt = &m->opt, .model = m, .e = e };
+	int rc = -1;
+	if (gg_json_load(config_path, false, true, &m->config, e))
+		goto out;
+	b.config = m->config;
+	if (pick_arch(m->config, config_path, &m->arch, e))
+		goto out;
+	if (st_set_open_dir(dir, &m->st, e))
+		goto out;
+	b.st = m->st;
+	if (m->arch->build(&b))
+		goto out;
+	for (size_t i = 0; i < m->nfiles; i++) {
+		m->files[i].st = m->st;
+		if (gg_outfile_finish(&m->files[i], e))
+			goto out;
+	}
+	rc = 0;
+out:
+	free(config_path);
+	if (rc) {
+		gg_model_close(m);
+		return -1;
+	}
+	*out = m;
+	return 0;
+}
+
+int gg_build_base_kv(struct gg_build *b, struct gg_outfile *f, const char *arch,
+		     const char *const *special_types, size_t n_special)
+{
+	struct gguf_kvs *kv = f->kvs;
+	gguf_kvs_set_str(kv, "general.architecture", arch);
+	/* Ollama always writes file type 1 (F16), whatever the tensor types. */
+	gguf_kvs_set_u32(kv, "general.file_type", 1);
+	gguf_kvs_set_u32(kv, "general.quantization_version", 2);
+	uint32_t vocab = 0;
+	const cJSON *text = NULL;
+	if (gg_json_u32(b->config, "vocab_size", &vocab, b->config_path, b->e) ||
+	    gg_json_obj(b->config, "text_config", &text, b->config_path, b->e))
+		return -1;
+	if (vocab == 0 && text &&
+	    gg_json_u32(text, "vocab_size", &vocab, b->config_path, b->e))
+		return -1;
+	return tokenizer_load(b->dir, vocab, special_types, n_special, kv, b->e);
+}
+
+int gg_build_add_renamed(struct gg_build *b, struct gg_outfile *f,
+			 const char *const *pairs, size_t npairs,
+			 bool (*skip)(const char *name, void *arg), void *arg)
+{
+	for (size_t i = 0; i < b->st->ntensors; i++) {
+		const struct st_tensor *st = &b->st->tensors[i];
+		char *name = gg_rename(pairs, npairs, st->name);
+		if (skip && skip(name, arg)) {
+			free(name);
+			continue;
+		}
+		if (gg_outfile_find(f, name)) {
+			gg_fail(b->e, "%s: two source tensors are both named '%s' after renaming",
+				b->dir, name);
+			free(name);
+			return -1;
+		}
+		gg_outfile_add_source(f, name, gg_ollama_kind(name, st->ndim, st->dtype), st);
+		free(name);
+	}
+	return 0;
+}

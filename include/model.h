@@ -87,4 +87,21 @@ char *gg_rename(const char *const *pairs, size_t n, const char *in);
  * reader_safetensors.go safetensor.Kind). name is the renamed name. */
 enum gg_type gg_ollama_kind(const char *name, int ndim, enum gg_type src);
 
+
+/* ---- helpers for converters ---- */
+
+/* general.architecture, general.file_type (always 1, as Ollama),
+ * general.quantization_version (2) and the tokenizer KVs (vocabulary padded
+ * to config vocab_size, else text_config.vocab_size). special_types NULL
+ * means the default bos,eos,unk,sep,pad,cls,mask. */
+int gg_build_base_kv(struct gg_build *b, struct gg_outfile *f, const char *arch,
+		     const char *const *special_types, size_t n_special);
+
+/* Add every source tensor (in st_set order) renamed by pairs (gg_rename),
+ * typed by gg_ollama_kind, read whole and contiguously; skip(name, arg)
+ * (renamed name) may drop some. Fails on two sources with one output name. */
+int gg_build_add_renamed(struct gg_build *b, struct gg_outfile *f,
+			 const char *const *pairs, size_t npairs,
+			 bool (*skip)(const char *name, void *arg), void *arg);
+
 #endif

@@ -1,11 +1,413 @@
-/* placeholder test: replaced by the module's real tests */
+/* test_llama.c - the Llama converter's rules, pinned on the fixtures made by
+ * tests/fixtures/make-fixtures.mjs (root in $GGUFFS_FIXTURES). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
-static void placeholder(void **s) { (void)s; }
-int main(void) {
-	const struct CMUnitTest tests[] = { cmocka_unit_test(placeholder) };
+
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "engine.h"
+#include "gguf_reader.h"
+#include "llama_common.h"
+#include "model.h"
+
+static char *fixture(const char *name)
+{
+	const char *root = getenv("GGUFFS_FIXTURES");
+	char buf[4096];
+	if (root)
+		snprintf(buf, sizeof buf, "%s/%s", root, name);
+	else
+		snprintf(buf, sizeof buf, "%s/tests/fixtures/out/%s",
+			 getenv("GGUFFS_SOURCE_ROOT") ? getenv("GGUFFS_SOURCE_ROOT") : ".",
+			 name);
+	return strdup(buf);
+}
+
+static struct gg_model *open_fixture(const char *name, enum gg_profile p)
+{
+	struct gg_options opt = { .profile = p };
+	struct gg_model *m = NULL;
+	gg_err e;
+	char *dir = fixture(name);
+	if (gg_model_open(dir, &opt, &m, &e))
+		fail_msg("open %s: %s (run tests/run.sh, which makes the fixtures)",
+			 dir, e.msg);
+	free(dir);
+	return m;
+}
+
+static void sha256_hex(const void *data, size_t n, char out[65])
+{
+	unsigned char md[32];
+	unsigned int len = 0;
+	EVP_Digest(data, n, md, &len, EVP_sha256(), NULL);
+	for (int i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+/* Ollama's convert/testdata/Meta-Llama-3.1-8B-Instruct.json pins the
+ * sha256 of its rope_freqs.weight; the same arithmetic must give it. */
+static void test_rope_factors_match_ollama_hash(void **state)
+{
+	(void)state;
+	struct llama_hparams hp = { .hidden_size = 4096, .num_attention_heads = 32,
+				    .rope_theta = 500000.0f };
+	hp.rope_scaling = (struct llama_rope_scaling){ .rope_type = "llama3",
+		.factor = 8, .low_freq_factor = 1, .high_freq_factor = 4,
+		.original_max_position_embeddings = 8192 };
+	float f[64];
+	assert_int_equal(llama_rope_factors(&hp, 128, f), 64);
+	char hex[65];
+	sha256_hex(f, sizeof f, hex);
+	assert_string_equal(hex, "80fd5efb2f729381785b293a091a268cfeceb0079167f6ece9b07070e662b222");
+	hp.rope_scaling.rope_type = "Llama3"; /* exact case, as Ollama */
+	assert_int_equal(llama_rope_factors(&hp, 128, f), 0);
+}
+
+static const struct gguf_kv *kv(const struct gg_outfile *f, const char *key)
+{
+	const struct gguf_kv *v = gguf_kvs_get(f->kvs, key);
+	if (!v)
+		fail_msg("missing KV %s", key);
+	return v;
+}
+
+static void assert_u32(const struct gg_outfile *f, const char *key, uint32_t want)
+{
+	const struct gguf_kv *v = kv(f, key);
+	assert_int_equal(v->type, GGUF_VT_U32);
+	assert_int_equal(v->v.u, want);
+}
+
+static void assert_f32(const struct gg_outfile *f, const char *key, float want)
+{
+	const struct gguf_kv *v = kv(f, key);
+	assert_int_equal(v->type, GGUF_VT_F32);
+	assert_true((float)v->v.f == want);
+}
+
+static void assert_str(const struct gg_outfile *f, const char *key, const char *want)
+{
+	const struct gguf_kv *v = kv(f, key);
+	assert_int_equal(v->type, GGUF_VT_STRING);
+	assert_string_equal(v->str.s, want);
+}
+
+static void test_ollama_kv(void **state)
+{
+	(void)state;
+	struct gg_model *m = open_fixture("llama-bf16-3shard-rope3", GG_PROFILE_OLLAMA);
+	const struct gg_outfile *f = &m->files[0];
+	const char *keys[] = {
+		"general.architecture", "general.file_type",
+		"general.quantization_version", "llama.attention.head_count",
+		"llama.attention.head_count_kv",
+		"llama.attention.layer_norm_rms_epsilon", "llama.block_count",
+		"llama.context_length", "llama.embedding_length",
+		"llama.feed_forward_length", "llama.rope.dimension_count",
+		"llama.rope.freq_base", "llama.vocab_size",
+		"tokenizer.chat_template", "tokenizer.ggml.bos_token_id",
+		"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eos_token_ids",
+		"tokenizer.ggml.merges", "tokenizer.ggml.model",
+		"tokenizer.ggml.pre", "tokenizer.ggml.scores",
+		"tokenizer.ggml.token_type", "tokenizer.ggml.tokens",
+	};
+	assert_int_equal(f->kvs->n, sizeof keys / sizeof *keys);
+	for (size_t i = 0; i < f->kvs->n; i++)
+		assert_string_equal(f->kvs->kv[i].key, keys[i]);
+	assert_str(f, "general.architecture", "llama");
+	assert_u32(f, "general.file_type", 1); /* even though tensors are BF16 */
+	assert_u32(f, "general.quantization_version", 2);
+	assert_u32(f, "llama.attention.head_count", 4);
+	assert_u32(f, "llama.attention.head_count_kv", 2);
+	assert_f32(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+	assert_u32(f, "llama.block_count", 2);
+	assert_u32(f, "llama.context_length", 131072);
+	assert_u32(f, "llama.embedding_length", 64);
+	assert_u32(f, "llama.feed_forward_length", 128);
+	assert_u32(f, "llama.rope.dimension_count", 16);
+	assert_f32(f, "llama.rope.freq_base", 500000.0f);
+	assert_u32(f, "llama.vocab_size", 128256);
+	assert_str(f, "tokenizer.ggml.model", "gpt2");
+	assert_str(f, "tokenizer.ggml.pre", "llama-bpe");
+	assert_u32(f, "tokenizer.ggml.bos_token_id", 128000);
+	assert_u32(f, "tokenizer.ggml.eos_token_id", 128001);
+	const struct gguf_kv *ids = kv(f, "tokenizer.ggml.eos_token_ids");
+	assert_int_equal(ids->type, GGUF_VT_ARRAY);
+	assert_int_equal(ids->arr_type, GGUF_VT_I32);
+	assert_int_equal(ids->arr_n, 3);
+	assert_int_equal(((int32_t *)ids->arr)[2], 128009);
+	const struct gguf_kv *tokens = kv(f, "tokenizer.ggml.tokens");
+	assert_int_equal(tokens->arr_type, GGUF_VT_STRING);
+	assert_int_equal(tokens->arr_n, 128256);
+	assert_int_equal(kv(f, "tokenizer.ggml.merges")->arr_n, 280147);
+	assert_int_equal(kv(f, "tokenizer.ggml.scores")->arr_type, GGUF_VT_F32);
+	assert_int_equal(kv(f, "tokenizer.ggml.token_type")->arr_type, GGUF_VT_I32);
+	gg_model_close(m);
+}
+
+static void test_ollama_tensor_table(void **state)
+{
+	(void)state;
+	struct gg_model *m = open_fixture("llama-bf16-3shard-rope3", GG_PROFILE_OLLAMA);
+	const struct gg_outfile *f = &m->files[0];
+	const char *per_block[] = { "attn_k.weight", "attn_norm.weight",
+				    "attn_output.weight", "attn_q.weight",
+				    "attn_v.weight", "ffn_down.weight",
+				    "ffn_gate.weight", "ffn_norm.weight",
+				    "ffn_up.weight" };
+	const char *tail[] = { "output.weight", "output_norm.weight",
+			       "rope_freqs.weight", "token_embd.weight" };
+	assert_int_equal(f->ntensors, 2 * 9 + 4);
+	uint64_t off = f->header_len;
+	for (size_t i = 0; i < f->ntensors; i++) {
+		const struct gg_tensor *t = &f->tensors[i];
+		char want[64];
+		if (i < 18)
+			snprintf(want, sizeof want, "blk.%zu.%s", i / 9, per_block[i % 9]);
+		else
+			snprintf(want, sizeof want, "%s", tail[i - 18]);
+		assert_string_equal(t->name, want);
+		assert_int_equal(t->offset, off);
+		off += (t->nbytes + 31) / 32 * 32;
+		bool norm = strstr(t->name, "norm") || strstr(t->name, "rope_freqs");
+		assert_int_equal(t->type, norm ? GG_TYPE_F32 : GG_TYPE_BF16);
+		assert_int_equal(t->n_dims, norm ? 1 : 2);
+		bool permuted = strstr(t->name, "attn_q.") || strstr(t->name, "attn_k.");
+		assert_int_equal(t->is_copy, !norm && !permuted);
+	}
+	const struct gg_tensor *last = &f->tensors[f->ntensors - 1];
+	assert_int_equal(f->size, last->offset + last->nbytes);
+	const struct gg_tensor *q = &f->tensors[3], *k = &f->tensors[0];
+	assert_int_equal(q->ne[0], 64);
+	assert_int_equal(q->ne[1], 64);
+	assert_int_equal(k->ne[0], 64);
+	assert_int_equal(k->ne[1], 32);
+	assert_int_equal(last->ne[0], 64);
+	assert_int_equal(last->ne[1], 128256);
+	gg_model_close(m);
+}
+
+static uint8_t *read_source(const struct gg_model *m, const char *name, size_t *n)
+{
+	const struct st_tensor *st = st_set_find(m->st, name);
+	assert_non_null(st);
+	uint8_t *buf = malloc(st->nbytes);
+	int fd = open(m->st->files[st->file].path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, st->nbytes, (off_t)st->offset), (ssize_t)st->nbytes);
+	close(fd);
+	*n = st->nbytes;
+	return buf;
+}
+
+static uint8_t *read_tensor(const struct gg_model *m, const char *name, size_t *n)
+{
+	struct gg_outfile *f = &m->files[0];
+	const struct gg_tensor *t = gg_outfile_find(f, name);
+	assert_non_null(t);
+	uint8_t *buf = malloc(t->nbytes);
+	gg_err e;
+	assert_int_equal(gg_tensor_read(f, t, 0, t->nbytes, buf, &e), 0);
+	*n = t->nbytes;
+	return buf;
+}
+
+/* Output row h*D + 2k + s holds source row h*D + s*D/2 + k. */
+static void assert_rows_permuted(const uint8_t *src, const uint8_t *out,
+				 size_t rows, size_t row_bytes, size_t heads)
+{
+	size_t D = rows / heads;
+	for (size_t h = 0; h < heads; h++)
+		for (size_t s = 0; s < 2; s++)
+			for (size_t k = 0; k < D / 2; k++)
+				assert_memory_equal(out + (h * D + 2 * k + s) * row_bytes,
+						    src + (h * D + s * D / 2 + k) * row_bytes,
+						    row_bytes);
+}
+
+static void test_qk_permutation_bytes(void **state)
+{
+	(void)state;
+	struct gg_model *m = open_fixture("llama-bf16-3shard-rope3", GG_PROFILE_OLLAMA);
+	size_t ns, no;
+	uint8_t *src = read_source(m, "model.layers.1.self_attn.q_proj.weight", &ns);
+	uint8_t *out = read_tensor(m, "blk.1.attn_q.weight", &no);
+	assert_int_equal(ns, no);
+	assert_rows_permuted(src, out, 64, 64 * 2, 4);
+	assert_memory_not_equal(src, out, ns);
+	free(src);
+	free(out);
+	src = read_source(m, "model.layers.0.self_attn.k_proj.weight", &ns);
+	out = read_tensor(m, "blk.0.attn_k.weight", &no);
+	assert_rows_permuted(src, out, 32, 64 * 2, 2); /* k: num_key_value_heads */
+	free(src);
+	free(out);
+	/* Byte copies are the source bytes. */
+	src = read_source(m, "model.layers.0.mlp.down_proj.weight", &ns);
+	out = read_tensor(m, "blk.0.ffn_down.weight", &no);
+	assert_int_equal(ns, no);
+	assert_memory_equal(src, out, ns);
+	free(src);
+	free(out);
+	/* BF16 norms become exact F32. */
+	src = read_source(m, "model.norm.weight", &ns);
+	out = read_tensor(m, "output_norm.weight", &no);
+	assert_int_equal(no, ns * 2);
+	for (size_t i = 0; i < ns / 2; i++) {
+		uint16_t b;
+		float f;
+		memcpy(&b, src + 2 * i, 2);
+		memcpy(&f, out + 4 * i, 4);
+		uint32_t bits = (uint32_t)b << 16;
+		float want;
+		memcpy(&want, &bits, 4);
+		assert_true(f == want);
+	}
+	free(src);
+	free(out);
+	gg_model_close(m);
+}
+
+static void test_rope_freqs_tensor(void **state)
+{
+	(void)state;
+	struct gg_model *m = open_fixture("llama-bf16-3shard-rope3", GG_PROFILE_OLLAMA);
+	size_t n;
+	float *f = (float *)read_tensor(m, "rope_freqs.weight", &n);
+	assert_int_equal(n, 8 * sizeof(float)); /* hidden/heads/2 */
+	/* theta 500000, dim 16: wavelengths 6.3 .. 607k against 2048 and 8192. */
+	for (int i = 0; i < 4; i++)
+		assert_true(f[i] == 1.0f);
+	double lambda = 2 * M_PI * pow(500000.0, 8.0 / 16.0);
+	float smooth = (8192.0f / (float)lambda - 1.0f) / 3.0f;
+	assert_true(f[4] == 1.0f / ((1.0f - smooth) / 8.0f + smooth));
+	assert_true(f[4] > 1.0f && f[4] < 8.0f);
+	for (int i = 5; i < 8; i++)
+		assert_true(f[i] == 8.0f);
+	free(f);
+	gg_model_close(m);
+}
+
+/* Writing the header and parsing it back gives the same table. */
+static void test_header_round_trip(void **state)
+{
+	(void)state;
+	struct gg_model *m = open_fixture("llama-bf16-3shard-rope3", GG_PROFILE_OLLAMA);
+	const struct gg_outfile *f = &m->files[0];
+	struct gguf_file *g;
+	gg_err e;
+	assert_int_equal(gguf_read_mem(f->header, f->header_len, f->size, "mem", &g, &e), 0);
+	assert_int_equal(g->version, 3);
+	assert_int_equal(g->data_offset, f->header_len);
+	assert_int_equal(g->ntensors, f->ntensors);
+	assert_int_equal(g->kvs->n, f->kvs->n);
+	for (size_t i = 0; i < f->ntensors; i++) {
+		assert_string_equal(g->tensors[i].name, f->tensors[i].name);
+		assert_int_equal(g->tensors[i].offset + g->data_offset, f->tensors[i].offset);
+		assert_int_equal(g->tensors[i].type, f->tensors[i].type);
+	}
+	gguf_file_free(g);
+	gg_model_close(m);
+}
+
+static void test_llamacpp_profile_departures(void **state)
+{
+	(void)state;
+	struct gg_model *o = open_fixture("llama-hd", GG_PROFILE_OLLAMA);
+	struct gg_model *l = open_fixture("llama-hd", GG_PROFILE_LLAMACPP);
+	const struct gg_outfile *fo = &o->files[0], *fl = &l->files[0];
+	assert_u32(fo, "llama.rope.dimension_count", 16); /* hidden / heads */
+	assert_u32(fl, "llama.rope.dimension_count", 32); /* head_dim */
+	assert_u32(fl, "llama.attention.key_length", 32);
+	assert_non_null(gg_outfile_find((struct gg_outfile *)fo,
+					"blk.0.self_attn.rotary_emb.inv_freq"));
+	assert_null(gg_outfile_find((struct gg_outfile *)fl,
+				    "blk.0.self_attn.rotary_emb.inv_freq"));
+	assert_int_equal(fo->ntensors, fl->ntensors + 2);
+	size_t ns, no, nl;
+	uint8_t *src = read_source(l, "model.layers.0.self_attn.q_proj.bias", &ns);
+	uint8_t *ob = read_tensor(o, "blk.0.attn_q.bias", &no);
+	uint8_t *lb = read_tensor(l, "blk.0.attn_q.bias", &nl);
+	assert_memory_equal(ob, src, ns); /* F32 bias, untouched by Ollama */
+	assert_rows_permuted(src, lb, 128, 4, 4);
+	free(src);
+	free(ob);
+	free(lb);
+	src = read_source(l, "model.layers.1.self_attn.k_proj.bias", &ns);
+	lb = read_tensor(l, "blk.1.attn_k.bias", &nl);
+	assert_rows_permuted(src, lb, 64, 4, 2);
+	free(src);
+	free(lb);
+	gg_model_close(o);
+	gg_model_close(l);
+}
+
+static void test_profiles_agree_on_plain_llama(void **state)
+{
+	(void)state;
+	struct gg_model *o = open_fixture("llama-bf16-3shard-rope3", GG_PROFILE_OLLAMA);
+	struct gg_model *l = open_fixture("llama-bf16-3shard-rope3", GG_PROFILE_LLAMACPP);
+	const struct gg_outfile *fo = &o->files[0], *fl = &l->files[0];
+	assert_int_equal(fo->size, fl->size);
+	assert_int_equal(fo->header_len, fl->header_len);
+	assert_memory_equal(fo->header, fl->header, fo->header_len);
+	gg_model_close(o);
+	gg_model_close(l);
+}
+
+static void test_open_errors(void **state)
+{
+	(void)state;
+	struct gg_options opt = { 0 };
+	struct gg_model *m;
+	gg_err e;
+	assert_int_equal(gg_model_open("/nonexistent-gguffs", &opt, &m, &e), -1);
+	assert_non_null(strstr(e.msg, "No such file"));
+	assert_int_equal(gg_model_open("/etc/hostname", &opt, &m, &e), -1);
+	assert_non_null(strstr(e.msg, "not a directory"));
+	char dir[] = "/tmp/gguffs-test-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(gg_model_open(dir, &opt, &m, &e), -1);
+	assert_non_null(strstr(e.msg, "config.json"));
+	char path[256];
+	snprintf(path, sizeof path, "%s/config.json", dir);
+	FILE *fp = fopen(path, "w");
+	fputs("{\"architectures\": [\"MagicForCausalLM\"]}", fp);
+	fclose(fp);
+	assert_int_equal(gg_model_open(dir, &opt, &m, &e), -1);
+	assert_non_null(strstr(e.msg, "unsupported architecture 'MagicForCausalLM'"));
+	assert_non_null(strstr(e.msg, "LlamaForCausalLM"));
+	fp = fopen(path, "w");
+	fputs("{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": \"big\"}", fp);
+	fclose(fp);
+	assert_int_equal(gg_model_open(dir, &opt, &m, &e), -1);
+	unlink(path);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rope_factors_match_ollama_hash),
+		cmocka_unit_test(test_ollama_kv),
+		cmocka_unit_test(test_ollama_tensor_table),
+		cmocka_unit_test(test_qk_permutation_bytes),
+		cmocka_unit_test(test_rope_freqs_tensor),
+		cmocka_unit_test(test_header_round_trip),
+		cmocka_unit_test(test_llamacpp_profile_departures),
+		cmocka_unit_test(test_profiles_agree_on_plain_llama),
+		cmocka_unit_test(test_open_errors),
+	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,114 @@
+/* vfs.h - the gguffs filesystem as plain C (no FUSE here; fs/main.c is the
+ * thin FUSE glue).
+ *
+ * Tree (all read-only, mtime = the source directory's at mount):
+ *   /model.gguf          files[0] of the model; every other output file
+ *   /mmproj.gguf ...     of the model sits next to it under its own name
+ *   /metadata.json       KV and tensor table of every output file (cJSON)
+ *   /stats.json          live counters, generated when opened
+ *   /tensors/<name>      one file per tensor of files[0], its exact bytes
+ *   /tensors.<stem>/...  the same for each other output file <stem>.gguf
+ * Tensor names are used as file names with '%' and '/' escaped as %25 and
+ * %2F. Tensor files carry xattrs user.gguf.type, user.gguf.shape (GGML
+ * order, "64,128"), user.gguf.offset (absolute offset in its .gguf) and
+ * user.gguf.xxh3 (16 hex digits, computed on first request, remembered).
+ *
+ * Reads: header bytes come from memory, padding is zeros, byte-copy tensors
+ * are pread straight from the source file (after st_file_check), every
+ * other tensor goes through the chunk cache in chunk_size pieces aligned to
+ * the tensor's first byte. A source file that changed or vanished makes
+ * reads needing it fail with -EIO; this is logged once per file on stderr.
+ *
+ * Every function is thread-safe once vfs_new has returned.
+ */
+#ifndef GGUFFS_VFS_H
+#define GGUFFS_VFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "model.h"
+#include "util.h"
+
+#define VFS_DEFAULT_CACHE_SIZE (512ull << 20)
+#define VFS_DEFAULT_CHUNK_SIZE (4ull << 20)
+#define VFS_MIN_CHUNK_SIZE (1ull << 20)
+#define VFS_MAX_CHUNK_SIZE (256ull << 20)
+
+/* stats.json is padded with spaces to this fixed size, so its size is
+ * constant (the kernel may cache it) while its content is live. */
+#define VFS_STATS_SIZE 4096
+
+struct vfs_options {
+	uint64_t cache_size; /* bytes; 0: VFS_DEFAULT_CACHE_SIZE */
+	uint64_t chunk_size; /* bytes; 0: VFS_DEFAULT_CHUNK_SIZE */
+};
+
+enum vfs_kind {
+	VFS_DIR,
+	VFS_GGUF,     /* an output .gguf file */
+	VFS_TENSOR,   /* tensors/<name> */
+	VFS_METADATA, /* metadata.json */
+	VFS_STATS,    /* stats.json */
+};
+
+struct vfs;
+struct vfs_node;
+struct vfs_handle;
+
+/* Build the tree over m, taking ownership of m (closed by vfs_free, also
+ * when vfs_new fails). Fails when a size option is out of range
+ * (chunk_size must be VFS_MIN_CHUNK_SIZE..VFS_MAX_CHUNK_SIZE). Costs
+ * O(number of tensors); metadata.json is built on first use. */
+int vfs_new(struct gg_model *m, const struct vfs_options *o, struct vfs **out,
+	    gg_err *e);
+void vfs_free(struct vfs *v);
+
+const struct gg_model *vfs_model(const struct vfs *v);
+
+/* Node of an absolute path ("/", "/tensors/x"); NULL if there is none. */
+const struct vfs_node *vfs_lookup(struct vfs *v, const char *path);
+enum vfs_kind vfs_node_kind(const struct vfs_node *n);
+/* Attributes: exact size, read-only mode, the mount's uid/gid. */
+void vfs_getattr(struct vfs *v, const struct vfs_node *n, struct stat *st);
+
+/* Call fill(name, attr, arg) for every entry of directory n (without "."
+ * and ".."), stopping early when fill returns nonzero. -ENOTDIR if n is
+ * not a directory. */
+typedef int (*vfs_fill_fn)(const char *name, const struct stat *st, void *arg);
+int vfs_readdir(struct vfs *v, const struct vfs_node *n, vfs_fill_fn fill,
+		void *arg);
+
+/* Open a file for reading. stats.json gets a snapshot of the counters
+ * taken now. Returns 0 and *h, -EISDIR, or -ENOMEM. */
+int vfs_open(struct vfs *v, const struct vfs_node *n, struct vfs_handle **h);
+/* True when the content is not immutable (stats.json): the caller must
+ * bypass the kernel page cache for it. */
+bool vfs_handle_volatile(const struct vfs_handle *h);
+const struct vfs_node *vfs_handle_node(const struct vfs_handle *h);
+/* Read up to size bytes at off into buf. Returns the bytes read (short
+ * only at end of file), or -EIO when a source is inconsistent or the
+ * engine fails. */
+ssize_t vfs_read(struct vfs *v, struct vfs_handle *h, void *buf, size_t size,
+		 uint64_t off);
+void vfs_release(struct vfs *v, struct vfs_handle *h);
+
+/* Extended attributes (getxattr(2)/listxattr(2) conventions: size 0 asks
+ * for the length; -ERANGE when buf is too small; -ENODATA for an unknown
+ * name; -EIO when user.gguf.xxh3 cannot be computed). */
+ssize_t vfs_getxattr(struct vfs *v, const struct vfs_node *n, const char *name,
+		     char *buf, size_t size);
+ssize_t vfs_listxattr(struct vfs *v, const struct vfs_node *n, char *buf,
+		      size_t size);
+
+/* The stats.json text (NUL-terminated, exactly VFS_STATS_SIZE bytes before
+ * the NUL), malloc'd. */
+char *vfs_stats_json(struct vfs *v);
+
+/* Totals for statfs: bytes of all files and number of nodes. */
+void vfs_totals(const struct vfs *v, uint64_t *bytes, uint64_t *nodes);
+
+#endif
