@@ -11,10 +11,14 @@
 #include "jsonutil.h"
 #include "tokenizer.h"
 
-extern const struct gg_arch gg_arch_llama;
+extern const struct gg_arch gg_arch_llama, gg_arch_llama4, gg_arch_mllama,
+	gg_arch_glm4moelite, gg_arch_lora;
 
 const struct gg_arch *const gg_archs[] = {
 	&gg_arch_llama,
+	&gg_arch_llama4,
+	&gg_arch_mllama,
+	&gg_arch_glm4moelite,
 	NULL,
 };
 
@@ -237,14 +241,21 @@ int gg_model_open(const char *dir, const struct gg_options *opt,
 	struct gg_model *m = gg_calloc(1, sizeof *m);
 	m->dir = gg_strdup(dir);
 	m->opt = *opt;
-	char *config_path = gg_path_join(dir, "config.json");
+	/* A PEFT adapter directory is described by adapter_config.json. */
+	char *adapter_path = gg_path_join(dir, "adapter_config.json");
+	bool adapter = gg_file_exists(adapter_path);
+	char *config_path = adapter ? adapter_path : gg_path_join(dir, "config.json");
+	if (!adapter)
+		free(adapter_path);
 	struct gg_build b = { .dir = m->dir, .config_path = config_path,
 			      .opt = &m->opt, .model = m, .e = e };
 	int rc = -1;
 	if (gg_json_load(config_path, false, true, &m->config, e))
 		goto out;
 	b.config = m->config;
-	if (pick_arch(m->config, config_path, &m->arch, e))
+	if (adapter)
+		m->arch = &gg_arch_lora;
+	else if (pick_arch(m->config, config_path, &m->arch, e))
 		goto out;
 	if (st_set_open_dir(dir, &m->st, e))
 		goto out;
