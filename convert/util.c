@@ -91,10 +91,13 @@ char *gg_path_join(const char *dir, const char *name)
 	size_t a = strlen(dir), b = strlen(name);
 	while (a > 1 && dir[a - 1] == '/')
 		a--;
+	/* "/" stays "/": no second separator. */
+	bool root = a == 1 && dir[0] == '/';
 	char *p = gg_malloc(a + b + 2);
 	memcpy(p, dir, a);
+	size_t at = root ? a : a + 1;
 	p[a] = '/';
-	memcpy(p + a + 1, name, b + 1);
+	memcpy(p + at, name, b + 1);
 	return p;
 }
 
