@@ -40,8 +40,9 @@ void gg_convert(enum gg_type from, const void *src, enum gg_type to, void *dst,
 		size_t n);
 
 /* Name of the kernel set chosen at run time ("avx512", "f16c", "scalar"),
- * for benchmarks and logs. Set GGUFFS_SCALAR=1 in the environment to force
- * the scalar path (tests use it to compare the two). */
+ * for benchmarks and logs. The environment can force one:
+ * GGUFFS_KERNEL=scalar|f16c|avx512 (tests run every set the CPU has),
+ * and GGUFFS_SCALAR=1 overrides it with the scalar path. */
 const char *gg_convert_kernel(void);
 
 #endif

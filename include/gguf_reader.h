@@ -28,4 +28,7 @@ int gguf_read_mem(const void *buf, size_t len, uint64_t file_size,
 		  const char *name, struct gguf_file **out, gg_err *e);
 void gguf_file_free(struct gguf_file *f);
 
+/* Name of a GGML tensor type id ("F32", "Q4_K", ...), NULL if unknown. */
+const char *gguf_ggml_type_name(uint32_t id);
+
 #endif

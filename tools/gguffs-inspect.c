@@ -35,11 +35,10 @@ static void usage(FILE *out)
 		"  --version  print the version\n");
 }
 
-/* GGML type name for the types gguffs knows, else "TYPE<n>" (quantised
- * types are accepted by the reader but not named by dtype.h). */
+/* GGML type name, else "TYPE<n>" for ids the reader does not know. */
 static const char *tensor_type_name(enum gg_type t, char buf[16])
 {
-	const char *name = gg_type_name(t);
+	const char *name = gguf_ggml_type_name((uint32_t)t);
 	if (name)
 		return name;
 	snprintf(buf, 16, "TYPE%u", (unsigned)t);
