@@ -291,6 +291,6 @@ static int build_llama(struct gg_build *b)
 const struct gg_arch gg_arch_llama = {
 	.hf_arch = "LlamaForCausalLM",
 	.gguf_arch = "llama",
-	.notes = "loads in llama.cpp and Ollama",
+	.notes = "",
 	.build = build_llama,
 };

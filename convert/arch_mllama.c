@@ -1,14 +1,223 @@
-/* arch_mllama.c - MllamaForConditionalGeneration (placeholder: being written). */
-#include "model.h"
+/* arch_mllama.c - MllamaForConditionalGeneration (Llama 3.2 Vision).
+ *
+ * Semantics: Ollama's convert_mllama.go (dialects.md §3). No upstream
+ * llama.cpp runtime knows the `mllama` architecture and it has no mllama
+ * projector, so there is no loadable llama.cpp variant: both profiles give
+ * Ollama's single file (text + vision + projector), and the model carries a
+ * notice saying so. The llama helpers are therefore always called with the
+ * ollama profile.
+ */
+#include "llama_common.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonutil.h"
+
+/* Ollama appends these to the llama list (mllamaModel.Replacements). The
+ * order matters: gg_rename lets the earliest-listed match win, so the
+ * longer gated_positional_embedding.* forms come before the bare one. */
+static const char *const mllama_extra_renames[] = {
+	"language_model.", "",
+	"gate_attn", "attn_gate",
+	"gate_ffn", "ffn_gate",
+	"cross_attn.", "cross_attn_",
+	"vision_model", "v",
+	"class_embedding", "class_embd",
+	"patch_embedding", "patch_embd",
+	"gated_positional_embedding.tile_embedding", "tile_position_embd",
+	"gated_positional_embedding.embedding", "position_embd.weight",
+	"gated_positional_embedding", "position_embd",
+	"embedding.weight", "weight",
+	"pre_tile_positional_embedding", "pre_tile_position_embd",
+	"post_tile_positional_embedding", "post_tile_position_embd",
+	"layernorm_pre", "pre_ln",
+	"layernorm_post", "post_ln",
+	"global_transformer.layers", "global.blk",
+	"transformer.layers", "blk",
+	"mlp.fc1", "ffn_up",
+	"mlp.fc2", "ffn_down",
+	"multi_modal_projector", "mm.0",
+};
+
+/* The vision_config u32 fields, written even when 0 (Go writes the zero). */
+static const struct { const char *json, *key; } vision_u32[] = {
+	{ "num_hidden_layers", "mllama.vision.block_count" },
+	{ "num_global_layers", "mllama.vision.global.block_count" },
+	{ "hidden_size", "mllama.vision.embedding_length" },
+	{ "intermediate_size", "mllama.vision.feed_forward_length" },
+	{ "attention_heads", "mllama.vision.attention.head_count" },
+	{ "image_size", "mllama.vision.image_size" },
+	{ "patch_size", "mllama.vision.patch_size" },
+	{ "max_num_tiles", "mllama.vision.max_num_tiles" },
+	{ "num_channels", "mllama.vision.num_channels" },
+};
+
+static const char *const notice =
+	"mllama: no upstream llama.cpp runtime loads this architecture "
+	"(unknown model architecture 'mllama', no mllama projector); "
+	"both profiles give Ollama's single-file format";
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static bool is_vision(const char *name)
+{
+	return strncmp(name, "v.", 2) == 0 || strncmp(name, "mm.", 3) == 0;
+}
+
+static bool skip_vision(const char *name, void *arg)
+{
+	(void)arg;
+	return is_vision(name);
+}
+
+static bool skip_text(const char *name, void *arg)
+{
+	(void)arg;
+	return !is_vision(name);
+}
+
+/* A Go []int32 field: absent or null is an empty array (a typed nil slice
+ * still writes as ARR[INT32] of 0); anything but integers in range fails. */
+static int put_i32_array(struct gguf_kvs *kv, const char *key, const cJSON *obj,
+			 const char *field, const char *file, gg_err *e)
+{
+	const cJSON *a = obj ? cJSON_GetObjectItem(obj, field) : NULL;
+	if (a && !cJSON_IsNull(a) && !cJSON_IsArray(a))
+		return gg_fail(e, "%s: %s: expected an array of integers", file, field);
+	int n = a && cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
+	int32_t *v = gg_calloc((size_t)n + 1, sizeof *v);
+	int i = 0;
+	for (const cJSON *c = n ? a->child : NULL; c; c = c->next, i++) {
+		double d = c->valuedouble;
+		if (!cJSON_IsNumber(c) || d != floor(d) || d < INT32_MIN || d > INT32_MAX) {
+			free(v);
+			return gg_fail(e, "%s: %s[%d]: expected a 32-bit integer", file,
+				       field, i);
+		}
+		v[i] = (int32_t)d;
+	}
+	gguf_kvs_set_arr(kv, key, GGUF_VT_I32, v, (uint64_t)n);
+	free(v);
+	return 0;
+}
+
+static int write_mllama_kv(struct gg_build *b, struct gguf_kvs *kv,
+			   const cJSON *text, const cJSON *vision,
+			   const struct llama_hparams *hp)
+{
+	llama_write_kv(kv, "mllama", hp, GG_PROFILE_OLLAMA);
+	if (put_i32_array(kv, "mllama.attention.cross_attention_layers", text,
+			  "cross_attention_layers", b->config_path, b->e) ||
+	    put_i32_array(kv, "mllama.vision.intermediate_layers_indices", vision,
+			  "intermediate_layers_indices", b->config_path, b->e))
+		return -1;
+	for (size_t i = 0; i < sizeof vision_u32 / sizeof *vision_u32; i++) {
+		uint32_t v = 0;
+		if (gg_json_u32(vision, vision_u32[i].json, &v, b->config_path, b->e))
+			return -1;
+		gguf_kvs_set_u32(kv, vision_u32[i].key, v);
+	}
+	float eps = 0;
+	if (gg_json_f32(vision, "norm_eps", &eps, b->config_path, b->e))
+		return -1;
+	gguf_kvs_set_f32(kv, "mllama.vision.attention.layer_norm_epsilon", eps);
+	return 0;
+}
+
+/* mllamaModel.repack on the vision tensors: the rotary permutation with the
+ * vision head count on attn_q/attn_k, tanh on the gates, and the position
+ * gate written twice (1 - tanh for the patch positions, tanh for tiles). */
+static int transform_vision(struct gg_outfile *f, size_t first,
+			    uint32_t heads, gg_err *e)
+{
+	size_t n = f->ntensors;
+	for (size_t i = first; i < n; i++) {
+		struct gg_tensor *t = &f->tensors[i];
+		if (ends_with(t->name, "attn_q.weight") || ends_with(t->name, "attn_k.weight")) {
+			if (heads == 0)
+				return gg_fail(e, "%s: cannot permute %s: vision_config has no attention_heads",
+					       f->name, t->name);
+			if (gg_view_rotary(&t->view, heads, e))
+				return gg_fail(e, "%s: tensor %s: %llu rows cannot be permuted for %u vision heads",
+					       f->name, t->name,
+					       (unsigned long long)t->view.dim[0], heads);
+		} else if (strcmp(t->name, "v.position_embd.gate") == 0) {
+			t->op = GG_OP_ONE_MINUS_TANH;
+			const struct st_tensor *st = t->srcs[0].st;
+			/* May move f->tensors: t is not used after this. */
+			gg_outfile_add_source(f, "v.tile_position_embd.gate", t->type, st)->op =
+				GG_OP_TANH;
+		} else if (strcmp(t->name, "v.pre_tile_position_embd.gate") == 0 ||
+			   strcmp(t->name, "v.post_tile_position_embd.gate") == 0 ||
+			   ends_with(t->name, "attn_gate") || ends_with(t->name, "ffn_gate")) {
+			t->op = GG_OP_TANH;
+		}
+	}
+	return 0;
+}
+
+/* The llama list followed by the mllama additions, as Go's append does. */
+static const char **mllama_renames(size_t *npairs)
+{
+	size_t nx = sizeof mllama_extra_renames / sizeof *mllama_extra_renames / 2;
+	const char **p = gg_malloc(2 * (llama_nrenames + nx) * sizeof *p);
+	memcpy(p, llama_renames, 2 * llama_nrenames * sizeof *p);
+	memcpy(p + 2 * llama_nrenames, mllama_extra_renames, 2 * nx * sizeof *p);
+	*npairs = llama_nrenames + nx;
+	return p;
+}
+
+static int add_tensors(struct gg_build *b, struct gg_outfile *f,
+		       const struct llama_hparams *hp, uint32_t vision_heads)
+{
+	size_t npairs;
+	const char **pairs = mllama_renames(&npairs);
+	/* Text first, so the llama Q/K rule (which also matches the vision
+	 * attn_q/attn_k names) sees only text tensors; it permutes the
+	 * cross-attention q/k projections too, as Ollama does. */
+	int rc = gg_build_add_renamed(b, f, pairs, npairs, skip_vision, NULL) ||
+		 llama_permute_qk(f, hp, GG_PROFILE_OLLAMA, b->e);
+	size_t first_vision = f->ntensors;
+	if (!rc)
+		rc = gg_build_add_renamed(b, f, pairs, npairs, skip_text, NULL) ||
+		     transform_vision(f, first_vision, vision_heads, b->e);
+	free(pairs);
+	return rc ? -1 : 0;
+}
 
 static int build_mllama(struct gg_build *b)
 {
-	return gg_fail(b->e, "%s: MllamaForConditionalGeneration is not implemented yet", b->config_path);
+	const cJSON *text = NULL, *vision = NULL;
+	if (gg_json_obj(b->config, "text_config", &text, b->config_path, b->e) ||
+	    gg_json_obj(b->config, "vision_config", &vision, b->config_path, b->e))
+		return -1;
+	if (!text)
+		return gg_fail(b->e, "%s: MllamaForConditionalGeneration needs a text_config object",
+			       b->config_path);
+	struct llama_hparams hp;
+	uint32_t vision_heads = 0;
+	if (llama_hparams_parse(text, b->config_path, &hp, b->e) ||
+	    gg_json_u32(vision, "attention_heads", &vision_heads, b->config_path, b->e))
+		return -1;
+	b->model->notice = notice;
+	struct gg_outfile *f = gg_model_add_file(b->model, "model.gguf");
+	if (gg_build_base_kv(b, f, "mllama", NULL, 0) ||
+	    write_mllama_kv(b, f->kvs, text, vision, &hp))
+		return -1;
+	llama_add_rope_freqs(f, &hp, GG_PROFILE_OLLAMA);
+	return add_tensors(b, f, &hp, vision_heads);
 }
 
 const struct gg_arch gg_arch_mllama = {
 	.hf_arch = "MllamaForConditionalGeneration",
 	.gguf_arch = "mllama",
-	.notes = "",
+	.notes = "Ollama format only (both profiles): no llama.cpp runtime loads mllama",
+	.no_upstream = true,
 	.build = build_mllama,
 };

@@ -30,6 +30,14 @@ const struct gg_arch *gg_arch_find(const char *hf_arch)
 	return NULL;
 }
 
+const struct gg_arch *gg_arch_find_gguf(const char *gguf_arch)
+{
+	for (size_t i = 0; gg_archs[i]; i++)
+		if (strcmp(gg_archs[i]->gguf_arch, gguf_arch) == 0)
+			return gg_archs[i];
+	return NULL;
+}
+
 static const char *const profile_names[] = {
 	[GG_PROFILE_LLAMACPP] = "llamacpp",
 	[GG_PROFILE_OLLAMA] = "ollama",

@@ -52,6 +52,7 @@ struct gg_arch {
 	const char *hf_arch;    /* config.json architectures[0] */
 	const char *gguf_arch;  /* general.architecture written */
 	const char *notes;      /* one line for README / inspect */
+	bool no_upstream;       /* no upstream llama.cpp runtime loads this arch */
 	int (*build)(struct gg_build *b);
 };
 
@@ -77,6 +78,9 @@ struct gg_outfile *gg_model_add_file(struct gg_model *m, const char *name);
 /* Supported converters, NULL-terminated. */
 extern const struct gg_arch *const gg_archs[];
 const struct gg_arch *gg_arch_find(const char *hf_arch);
+/* The converter writing general.architecture gguf_arch (first match), or
+ * NULL: lets tools print what gguffs knows about a file's runtime support. */
+const struct gg_arch *gg_arch_find_gguf(const char *gguf_arch);
 
 /* Go strings.NewReplacer semantics: scan left to right; at each position the
  * earliest-listed matching pair wins; no overlaps. pairs has 2*n entries.

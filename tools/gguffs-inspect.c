@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "gguf_reader.h"
+#include "model.h"
 
 #define PROG "gguffs-inspect"
 
@@ -135,6 +136,17 @@ static void print_array(const struct gguf_kv *kv)
 		fputs(", ...", stdout);
 }
 
+/* What gguffs knows about the runtime support of the file's architecture
+ * (mllama: none upstream), or NULL. */
+static const char *arch_notice(const struct gguf_file *f)
+{
+	const struct gguf_kv *arch = gguf_kvs_get(f->kvs, "general.architecture");
+	if (!arch || arch->type != GGUF_VT_STRING)
+		return NULL;
+	const struct gg_arch *a = gg_arch_find_gguf(arch->str.s);
+	return a && a->no_upstream ? a->notes : NULL;
+}
+
 static void print_text(const char *path, const struct gguf_file *f)
 {
 	printf("%s: GGUF v%" PRIu32 ", %zu keys, %" PRIu64
@@ -142,6 +154,8 @@ static void print_text(const char *path, const struct gguf_file *f)
 	       ", file size %" PRIu64 "\n\n",
 	       path, f->version, f->kvs->n, f->ntensors, f->alignment,
 	       f->data_offset, f->file_size);
+	if (arch_notice(f))
+		printf("note: %s\n\n", arch_notice(f));
 
 	size_t width = 0;
 	for (size_t i = 0; i < f->kvs->n; i++)
@@ -327,6 +341,8 @@ static int print_json(const struct gguf_file *f)
 	cJSON_AddNumberToObject(root, "alignment", f->alignment);
 	cJSON_AddNumberToObject(root, "data_offset", (double)f->data_offset);
 	cJSON_AddNumberToObject(root, "file_size", (double)f->file_size);
+	if (arch_notice(f))
+		cJSON_AddStringToObject(root, "notice", arch_notice(f));
 	cJSON *kvs = cJSON_AddArrayToObject(root, "kv");
 	for (size_t i = 0; i < f->kvs->n; i++)
 		cJSON_AddItemToArray(kvs, json_kv(&f->kvs->kv[i]));
