@@ -135,6 +135,64 @@ static void emit_strided(const struct gg_tensor *t, const struct gg_src *s,
 	}
 }
 
+#define TILE_ROWS 32
+#define TILE_COLS 128
+
+/* A transpose: `rows` whole output rows of `cols` elements, where row r,
+ * column j is source element el0 + r + j * col_stride. Reading element by
+ * element would touch a new cache line for each one; instead each source
+ * run of `rows` adjacent elements is copied once into a column-major tile,
+ * and output rows are assembled from the tile. */
+static void emit_transposed(const struct gg_tensor *t, const struct gg_src *s,
+			    const uint8_t *base, int64_t el0, uint64_t rows,
+			    uint64_t cols, int64_t col_stride, uint8_t *out)
+{
+	size_t ssz = gg_type_size(s->type), osz = gg_type_size(t->type);
+	uint8_t tile[TILE_ROWS * TILE_COLS * 4], row[TILE_COLS * 4];
+	for (uint64_t c0 = 0; c0 < cols; c0 += TILE_COLS) {
+		uint64_t cn = cols - c0 < TILE_COLS ? cols - c0 : TILE_COLS;
+		for (uint64_t j = 0; j < cn; j++) {
+			int64_t el = el0 + (int64_t)(c0 + j) * col_stride;
+			memcpy(tile + j * rows * ssz, base + el * (int64_t)ssz, rows * ssz);
+			trace(s, (uint64_t)el, rows, ssz);
+		}
+		for (uint64_t r = 0; r < rows; r++) {
+			for (uint64_t j = 0; j < cn; j++)
+				memcpy(row + j * ssz, tile + (j * rows + r) * ssz, ssz);
+			emit(t, s->type, row, cn, out + (r * cols + c0) * osz);
+		}
+	}
+}
+
+/* How many whole output rows from idx on can go through emit_transposed:
+ * the view's last dim must be strided and the one before contiguous in the
+ * source, and we must stand at the start of a row. */
+static uint64_t transposable_rows(const struct gg_view *v, const uint64_t *idx,
+				  uint64_t n)
+{
+	int last = v->ndim - 1;
+	if (last < 1 || v->stride[last] == 1 || v->stride[last - 1] != 1 ||
+	    idx[last] != 0)
+		return 0;
+	uint64_t rows = n / v->dim[last];
+	if (rows > v->dim[last - 1] - idx[last - 1])
+		rows = v->dim[last - 1] - idx[last - 1];
+	if (rows > TILE_ROWS)
+		rows = TILE_ROWS;
+	return rows >= 2 ? rows : 0;
+}
+
+/* Advance a multi-index by `step` units of dim d, carrying outwards. */
+static void index_advance(const struct gg_view *v, uint64_t *idx, int d,
+			  uint64_t step)
+{
+	idx[d] += step;
+	for (; d > 0 && idx[d] == v->dim[d]; d--) {
+		idx[d] = 0;
+		idx[d - 1]++;
+	}
+}
+
 /* Produce elements [e0, e0+n) of the view over one source into out. */
 static void fill_view(const struct gg_tensor *t, const struct gg_src *s,
 		      const uint8_t *base, uint64_t e0, uint64_t n, uint8_t *out)
@@ -152,24 +210,26 @@ static void fill_view(const struct gg_tensor *t, const struct gg_src *s,
 		int64_t el = (int64_t)v->base;
 		for (int d = 0; d <= last; d++)
 			el += (int64_t)idx[d] * v->stride[d];
-		uint64_t run = v->dim[last] - idx[last];
-		if (run > n)
-			run = n;
-		if (v->stride[last] == 1) {
-			trace(s, (uint64_t)el, run, ssz);
-			emit(t, s->type, base + el * (int64_t)ssz, run, out);
+		uint64_t run, rows = transposable_rows(v, idx, n);
+		if (rows) {
+			run = rows * v->dim[last];
+			emit_transposed(t, s, base, el, rows, v->dim[last],
+					v->stride[last], out);
+			index_advance(v, idx, last - 1, rows);
 		} else {
-			emit_strided(t, s, base, el, v->stride[last], run, out);
+			run = v->dim[last] - idx[last] < n ? v->dim[last] - idx[last] : n;
+			if (v->stride[last] == 1) {
+				trace(s, (uint64_t)el, run, ssz);
+				emit(t, s->type, base + el * (int64_t)ssz, run, out);
+			} else {
+				emit_strided(t, s, base, el, v->stride[last], run, out);
+			}
+			index_advance(v, idx, last, run);
 		}
 		atomic_fetch_add_explicit(&stat_src_bytes, run * ssz,
 					  memory_order_relaxed);
 		out += run * osz;
 		n -= run;
-		idx[last] += run;
-		for (int d = last; d > 0 && idx[d] == v->dim[d]; d--) {
-			idx[d] = 0;
-			idx[d - 1]++;
-		}
 	}
 }
 

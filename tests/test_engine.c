@@ -14,7 +14,7 @@
 #include "engine.h"
 #include "plan.h"
 
-#define MAXT 8
+#define MAXT 12
 
 struct fixture {
 	struct gg_outfile f;
@@ -159,6 +159,13 @@ static int setup(void **state)
 	add(fx, "token_embd.weight", GG_TYPE_F32, d15, 2, GG_TYPE_BF16, d15, 2, 1);
 	/* A plain transpose read through a 2-byte output (gather path). */
 	t = add(fx, "output.weight", GG_TYPE_F16, d3, 2, GG_TYPE_BF16, d15, 2, 1);
+	assert_int_equal(gg_view_swap(&t->view, 0, 1, &e), 0);
+
+	/* Transposes large enough to span several tiles both ways. */
+	const uint64_t ta[2] = { 37, 300 }, tb[2] = { 300, 37 };
+	t = add(fx, "blk.2.tall", GG_TYPE_F16, tb, 2, GG_TYPE_BF16, ta, 2, 1);
+	assert_int_equal(gg_view_swap(&t->view, 0, 1, &e), 0);
+	t = add(fx, "blk.2.wide", GG_TYPE_F32, ta, 2, GG_TYPE_F32, tb, 2, 1);
 	assert_int_equal(gg_view_swap(&t->view, 0, 1, &e), 0);
 
 	fx->f.sort_tensors = false; /* keep views[] aligned with tensors[] */
