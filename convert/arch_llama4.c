@@ -1,14 +1,419 @@
-/* arch_llama4.c - Llama4ForConditionalGeneration (placeholder: being written). */
-#include "model.h"
+/* arch_llama4.c - Llama4ForConditionalGeneration.
+ *
+ * Semantics: Ollama's convert_llama4.go (dialects.md §2). The text tower is
+ * Llama's (llama_common.h, keys read from text_config and written as
+ * llama4.*, no Q/K permutation) plus fused experts, which are views:
+ *   gate_up_proj [E, hidden, 2I] -> slice the last dim in halves, swap the
+ *   last two dims -> ffn_gate_exps / ffn_up_exps [E, I, hidden];
+ *   down_proj [E, I, hidden] -> swap the last two dims -> ffn_down_exps.
+ * Profile ollama puts the vision tower and projector in model.gguf as
+ * Ollama does. Profile llamacpp moves them to mmproj.gguf in llama.cpp's
+ * clip format (§2d), because upstream's text loader rejects extra tensors.
+ */
+#include "llama_common.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonutil.h"
+
+/* The llama renames come first (llama_renames), then these. */
+static const char *const llama4_renames[] = {
+	"language_model.", "",
+	"vision_model", "v",
+	"multi_modal_projector", "mm",
+	"feed_forward.down_proj", "ffn_down",
+	"feed_forward.up_proj", "ffn_up",
+	"feed_forward.gate_proj", "ffn_gate",
+	"feed_forward.", "ffn_",
+	"shared_expert.down_proj", "down_shexp",
+	"shared_expert.gate_proj", "gate_shexp",
+	"shared_expert.up_proj", "up_shexp",
+	"experts.down_proj", "down_exps.weight",
+	"experts.gate_up_proj", "gate_up_exps.weight",
+	"router", "gate_inp",
+	"patch_embedding.linear", "patch_embedding",
+};
+
+/* Ollama names -> llama.cpp clip names, as Ollama's llama/compat
+ * handle_llama4_clip renames them for upstream's PROJECTOR_TYPE_LLAMA4.
+ * The adapter pairs precede the generic .mlp.fc pairs so they win. */
+static const char *const clip_renames[] = {
+	"v.positional_embedding_vlm", "v.position_embd.weight",
+	"v.vision_adapter.mlp.fc1", "mm.model.mlp.1",
+	"v.vision_adapter.mlp.fc2", "mm.model.mlp.2",
+	"mm.linear_1", "mm.model.fc",
+	"v.class_embedding", "v.class_embd",
+	"v.layernorm_post", "v.post_ln",
+	"v.layernorm_pre", "v.pre_ln",
+	"v.patch_embedding", "v.patch_embd",
+	".attn_output", ".attn_out",
+	".attn_norm", ".ln1",
+	".ffn_norm", ".ln2",
+	".mlp.fc1", ".ffn_up",
+	".mlp.fc2", ".ffn_down",
+};
+
+#define NPAIRS(a) (sizeof(a) / sizeof *(a) / 2)
+
+/* text_config fields beyond llamaModel's. */
+struct llama4_text {
+	uint32_t experts_per_tok, local_experts, interleave_step;
+	uint32_t intermediate_mlp, chunk_size;
+	bool use_qk_norm;
+};
+
+/* vision_config fields Ollama reads. */
+struct llama4_vision {
+	uint32_t layers, hidden, intermediate, heads, image_size, patch_size;
+	float rope_theta, norm_eps, pixel_shuffle_ratio;
+};
+
+struct llama4 {
+	struct gg_build *b;
+	struct llama_hparams hp;
+	struct llama4_text text;
+	struct llama4_vision vision;
+};
+
+static int parse_text(const cJSON *tc, const char *file, struct llama4_text *t,
+		      gg_err *e)
+{
+	memset(t, 0, sizeof *t);
+	return gg_json_u32(tc, "num_experts_per_tok", &t->experts_per_tok, file, e) ||
+	       gg_json_u32(tc, "num_local_experts", &t->local_experts, file, e) ||
+	       gg_json_u32(tc, "interleave_moe_layer_step", &t->interleave_step, file, e) ||
+	       gg_json_u32(tc, "intermediate_size_mlp", &t->intermediate_mlp, file, e) ||
+	       gg_json_u32(tc, "attention_chunk_size", &t->chunk_size, file, e) ||
+	       gg_json_bool(tc, "use_qk_norm", &t->use_qk_norm, file, e) ? -1 : 0;
+}
+
+static int parse_vision(const cJSON *vc, const char *file,
+			struct llama4_vision *v, gg_err *e)
+{
+	memset(v, 0, sizeof *v);
+	return gg_json_u32(vc, "num_hidden_layers", &v->layers, file, e) ||
+	       gg_json_u32(vc, "hidden_size", &v->hidden, file, e) ||
+	       gg_json_u32(vc, "intermediate_size", &v->intermediate, file, e) ||
+	       gg_json_u32(vc, "num_attention_heads", &v->heads, file, e) ||
+	       gg_json_u32(vc, "image_size", &v->image_size, file, e) ||
+	       gg_json_u32(vc, "patch_size", &v->patch_size, file, e) ||
+	       gg_json_f32(vc, "rope_theta", &v->rope_theta, file, e) ||
+	       gg_json_f32(vc, "norm_eps", &v->norm_eps, file, e) ||
+	       gg_json_f32(vc, "pixel_shuffle_ratio", &v->pixel_shuffle_ratio, file, e) ? -1 : 0;
+}
+
+static int parse_config(struct llama4 *l)
+{
+	struct gg_build *b = l->b;
+	const cJSON *tc = NULL, *vc = NULL;
+	if (gg_json_obj(b->config, "text_config", &tc, b->config_path, b->e) ||
+	    gg_json_obj(b->config, "vision_config", &vc, b->config_path, b->e))
+		return -1;
+	/* Absent sub-configs read as zeros, as Go's decoder leaves them. */
+	return llama_hparams_parse(tc, b->config_path, &l->hp, b->e) ||
+	       parse_text(tc, b->config_path, &l->text, b->e) ||
+	       parse_vision(vc, b->config_path, &l->vision, b->e) ? -1 : 0;
+}
+
+/* llama4.* beyond the llama keys (llama4Model.KV), all written even if 0. */
+static void write_llama4_kv(const struct llama4 *l, struct gguf_kvs *kv)
+{
+	const struct llama4_text *t = &l->text;
+	const struct llama4_vision *v = &l->vision;
+	gguf_kvs_set_u32(kv, "llama4.feed_forward_length", t->intermediate_mlp);
+	gguf_kvs_set_u32(kv, "llama4.expert_feed_forward_length", l->hp.intermediate_size);
+	gguf_kvs_set_u32(kv, "llama4.expert_count", t->local_experts);
+	gguf_kvs_set_u32(kv, "llama4.expert_used_count", t->experts_per_tok);
+	gguf_kvs_set_u32(kv, "llama4.interleave_moe_layer_step", t->interleave_step);
+	gguf_kvs_set_bool(kv, "llama4.use_qk_norm", t->use_qk_norm);
+	gguf_kvs_set_u32(kv, "llama4.attention.chunk_size", t->chunk_size);
+	gguf_kvs_set_u32(kv, "llama4.vision.block_count", v->layers);
+	gguf_kvs_set_u32(kv, "llama4.vision.embedding_length", v->hidden);
+	gguf_kvs_set_u32(kv, "llama4.vision.feed_forward_length", v->intermediate);
+	gguf_kvs_set_u32(kv, "llama4.vision.attention.head_count", v->heads);
+	gguf_kvs_set_u32(kv, "llama4.vision.image_size", v->image_size);
+	gguf_kvs_set_u32(kv, "llama4.vision.patch_size", v->patch_size);
+	gguf_kvs_set_f32(kv, "llama4.vision.rope.freq_base", v->rope_theta);
+	gguf_kvs_set_f32(kv, "llama4.vision.layer_norm_epsilon", v->norm_eps);
+	gguf_kvs_set_f32(kv, "llama4.vision.pixel_shuffle_ratio", v->pixel_shuffle_ratio);
+}
+
+static bool has_prefix(const char *s, const char *p)
+{
+	return strncmp(s, p, strlen(p)) == 0;
+}
+
+static bool is_vision(const char *name)
+{
+	return has_prefix(name, "v.") || has_prefix(name, "mm.");
+}
+
+/* Experts are [E, a, b] with E the configured expert count; anything else
+ * would make a file no runtime loads, so it is refused here by name. */
+static int check_experts(const struct llama4 *l, const struct st_tensor *st)
+{
+	if (st->ndim != 3)
+		return gg_fail(l->b->e, "%s: tensor %s: expected 3 dims [experts, in, out], got %d",
+			       l->b->dir, st->name, st->ndim);
+	if (l->text.local_experts && st->shape[0] != l->text.local_experts)
+		return gg_fail(l->b->e, "%s: tensor %s has %llu experts but text_config.num_local_experts is %u",
+			       l->b->dir, st->name, (unsigned long long)st->shape[0],
+			       l->text.local_experts);
+	return 0;
+}
+
+/* Fails when two sources map to one output name. */
+static int name_taken(struct llama4 *l, struct gg_outfile *f, const char *name)
+{
+	if (!gg_outfile_find(f, name))
+		return 0;
+	return gg_fail(l->b->e, "%s: two source tensors are both named '%s' after renaming",
+		       l->b->dir, name);
+}
+
+/* A tensor of the given PyTorch shape reading st through a view that
+ * starts as st's own contiguous view; the caller reshapes the view. */
+static struct gg_tensor *add_view(struct llama4 *l, struct gg_outfile *f,
+				  const char *name, enum gg_type type,
+				  const uint64_t *shape, const struct st_tensor *st)
+{
+	if (name_taken(l, f, name))
+		return NULL;
+	struct gg_tensor *t = gg_outfile_add(f, name, type, shape, st->ndim);
+	t->srcs = gg_calloc(1, sizeof *t->srcs);
+	t->nsrc = 1;
+	t->srcs[0] = (struct gg_src){ .st = st, .type = st->dtype, .nelem = st->nelem };
+	gg_view_init(&t->view, st->shape, st->ndim);
+	return t;
+}
+
+/* name with "ffn_gate_up_exps" replaced by part. */
+static char *replace_part(const char *name, const char *part)
+{
+	static const char fused[] = "ffn_gate_up_exps";
+	const char *hit = strstr(name, fused);
+	size_t pre = (size_t)(hit - name);
+	char *out = gg_malloc(strlen(name) + strlen(part) + 1);
+	memcpy(out, name, pre);
+	strcpy(out + pre, part);
+	strcat(out, hit + strlen(fused));
+	return out;
+}
+
+/* gate_up [E, hidden, 2I]: half i of the last dim, transposed to
+ * [E, I, hidden]. Ollama: first half gate, second half up. */
+static int add_gate_up(struct llama4 *l, struct gg_outfile *f, const char *name,
+		       const struct st_tensor *st)
+{
+	static const char *const parts[2] = { "ffn_gate_exps", "ffn_up_exps" };
+	if (check_experts(l, st))
+		return -1;
+	if (st->shape[2] % 2)
+		return gg_fail(l->b->e, "%s: tensor %s: last dim %llu is odd, cannot split it into gate and up halves",
+			       l->b->dir, st->name, (unsigned long long)st->shape[2]);
+	uint64_t half = st->shape[2] / 2;
+	uint64_t shape[3] = { st->shape[0], half, st->shape[1] };
+	enum gg_type type = gg_ollama_kind(name, 3, st->dtype);
+	for (int i = 0; i < 2; i++) {
+		char *out = replace_part(name, parts[i]);
+		struct gg_tensor *t = add_view(l, f, out, type, shape, st);
+		free(out);
+		if (!t || gg_view_slice(&t->view, 2, (uint64_t)i * half, half, l->b->e) ||
+		    gg_view_swap(&t->view, 1, 2, l->b->e))
+			return -1;
+	}
+	return 0;
+}
+
+/* down [E, I, hidden] -> [E, hidden, I]. */
+static int add_down(struct llama4 *l, struct gg_outfile *f, const char *name,
+		    const struct st_tensor *st)
+{
+	if (check_experts(l, st))
+		return -1;
+	uint64_t shape[3] = { st->shape[0], st->shape[2], st->shape[1] };
+	struct gg_tensor *t = add_view(l, f, name, gg_ollama_kind(name, 3, st->dtype),
+				       shape, st);
+	return t ? gg_view_swap(&t->view, 1, 2, l->b->e) : -1;
+}
+
+static int add_plain(struct llama4 *l, struct gg_outfile *f, const char *name,
+		     enum gg_type type, const struct st_tensor *st)
+{
+	if (name_taken(l, f, name))
+		return -1;
+	gg_outfile_add_source(f, name, type, st);
+	return 0;
+}
+
+/* One source tensor, renamed as Ollama does (name), to its output(s).
+ * mm is the mmproj file in profile llamacpp, else NULL. */
+static int add_tensor(struct llama4 *l, struct gg_outfile *f,
+		      struct gg_outfile *mm, const char *name,
+		      const struct st_tensor *st)
+{
+	/* Vision tensors keep Ollama's type (F16 2-D, F32 1-D and position
+	 * embeddings) under either name. */
+	enum gg_type kind = gg_ollama_kind(name, st->ndim, st->dtype);
+	if (is_vision(name) && mm) {
+		char *clip = gg_rename(clip_renames, NPAIRS(clip_renames), name);
+		int rc = add_plain(l, mm, clip, kind, st);
+		free(clip);
+		return rc;
+	}
+	if (!is_vision(name) && strstr(name, "ffn_gate_up_exps"))
+		return add_gate_up(l, f, name, st);
+	if (!is_vision(name) && strstr(name, "ffn_down_exps"))
+		return add_down(l, f, name, st);
+	return add_plain(l, f, name, kind, st);
+}
+
+/* llama_renames followed by llama4_renames (Ollama appends its pairs to
+ * the llama list; the earliest-listed match wins). */
+static const char **all_renames(size_t *n)
+{
+	size_t a = llama_nrenames, c = NPAIRS(llama4_renames);
+	const char **pairs = gg_malloc(2 * (a + c) * sizeof *pairs);
+	memcpy(pairs, llama_renames, 2 * a * sizeof *pairs);
+	memcpy(pairs + 2 * a, llama4_renames, 2 * c * sizeof *pairs);
+	*n = a + c;
+	return pairs;
+}
+
+static int add_tensors(struct llama4 *l, struct gg_outfile *f,
+		       struct gg_outfile *mm)
+{
+	size_t n;
+	const char **pairs = all_renames(&n);
+	int rc = 0;
+	for (size_t i = 0; i < l->b->st->ntensors && rc == 0; i++) {
+		const struct st_tensor *st = &l->b->st->tensors[i];
+		char *name = gg_rename(pairs, n, st->name);
+		rc = add_tensor(l, f, mm, name, st);
+		free(name);
+	}
+	free(pairs);
+	return rc;
+}
+
+/* ---- mmproj.gguf (profile llamacpp) ---- */
+
+/* image_mean / image_std from preprocessor_config.json: three numbers.
+ * Llama 4 ships 0.5 for both; Ollama's compat shim assumes the same when
+ * the file is absent, and so do we. */
+static int read_norm3(const cJSON *pp, const char *key, const char *path,
+		      float out[3], gg_err *e)
+{
+	const cJSON *a = pp ? cJSON_GetObjectItem(pp, key) : NULL;
+	out[0] = out[1] = out[2] = 0.5f;
+	if (!a || cJSON_IsNull(a))
+		return 0;
+	if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 3)
+		return gg_fail(e, "%s: %s: expected an array of 3 numbers", path, key);
+	for (int i = 0; i < 3; i++) {
+		const cJSON *x = cJSON_GetArrayItem(a, i);
+		if (!cJSON_IsNumber(x))
+			return gg_fail(e, "%s: %s[%d]: expected a number", path, key, i);
+		out[i] = (float)x->valuedouble;
+	}
+	return 0;
+}
+
+static int write_image_norm(struct llama4 *l, struct gguf_kvs *kv)
+{
+	char *path = gg_path_join(l->b->dir, "preprocessor_config.json");
+	cJSON *pp = NULL;
+	float mean[3], std[3];
+	int rc = gg_json_load(path, true, true, &pp, l->b->e) ||
+		 read_norm3(pp, "image_mean", path, mean, l->b->e) ||
+		 read_norm3(pp, "image_std", path, std, l->b->e) ? -1 : 0;
+	if (rc == 0) {
+		gguf_kvs_set_arr(kv, "clip.vision.image_mean", GGUF_VT_F32, mean, 3);
+		gguf_kvs_set_arr(kv, "clip.vision.image_std", GGUF_VT_F32, std, 3);
+	}
+	cJSON_Delete(pp);
+	free(path);
+	return rc;
+}
+
+/* clip.use_gelu is only right for GELU; llama.cpp's converter asserts it. */
+static int check_gelu(struct llama4 *l)
+{
+	const cJSON *vc = NULL;
+	const char *act = NULL;
+	if (gg_json_obj(l->b->config, "vision_config", &vc, l->b->config_path, l->b->e) ||
+	    gg_json_str(vc, "hidden_act", &act, l->b->config_path, l->b->e))
+		return -1;
+	if (act && strcmp(act, "gelu") != 0)
+		return gg_fail(l->b->e, "%s: vision_config.hidden_act is '%s'; llama.cpp's llama4 projector needs gelu",
+			       l->b->config_path, act);
+	return 0;
+}
+
+/* The KVs llama.cpp's Llama4VisionModel writes (dialects.md §2d). */
+static int write_clip_kv(struct llama4 *l, struct gg_outfile *mm)
+{
+	const struct llama4_vision *v = &l->vision;
+	struct gguf_kvs *kv = mm->kvs;
+	if (check_gelu(l))
+		return -1;
+	gguf_kvs_set_str(kv, "general.architecture", "clip");
+	gguf_kvs_set_str(kv, "general.type", "mmproj");
+	gguf_kvs_set_u32(kv, "general.file_type", 1);
+	gguf_kvs_set_bool(kv, "clip.has_vision_encoder", true);
+	gguf_kvs_set_str(kv, "clip.projector_type", "llama4");
+	gguf_kvs_set_bool(kv, "clip.use_gelu", true);
+	gguf_kvs_set_u32(kv, "clip.vision.image_size", v->image_size);
+	gguf_kvs_set_u32(kv, "clip.vision.patch_size", v->patch_size);
+	gguf_kvs_set_u32(kv, "clip.vision.embedding_length", v->hidden);
+	gguf_kvs_set_u32(kv, "clip.vision.feed_forward_length", v->intermediate);
+	gguf_kvs_set_u32(kv, "clip.vision.block_count", v->layers);
+	gguf_kvs_set_u32(kv, "clip.vision.attention.head_count", v->heads);
+	gguf_kvs_set_u32(kv, "clip.vision.projection_dim", l->hp.hidden_size);
+	gguf_kvs_set_f32(kv, "clip.vision.attention.layer_norm_epsilon", v->norm_eps);
+	/* 1 / pixel_shuffle_ratio; 2 (Llama 4's) when unset, as the shim. */
+	long scale = v->pixel_shuffle_ratio > 0 ? lroundf(1.0f / v->pixel_shuffle_ratio) : 2;
+	gguf_kvs_set_u32(kv, "clip.vision.projector.scale_factor", scale > 0 ? (uint32_t)scale : 2);
+	return write_image_norm(l, kv);
+}
+
+static bool any_vision(const struct st_set *st)
+{
+	for (size_t i = 0; i < st->ntensors; i++)
+		if (has_prefix(st->tensors[i].name, "vision_model") ||
+		    has_prefix(st->tensors[i].name, "multi_modal_projector"))
+			return true;
+	return false;
+}
 
 static int build_llama4(struct gg_build *b)
 {
-	return gg_fail(b->e, "%s: Llama4ForConditionalGeneration is not implemented yet", b->config_path);
+	struct llama4 l = { .b = b };
+	enum gg_profile p = b->opt->profile;
+	if (parse_config(&l))
+		return -1;
+	/* Add both files first: adding one may move the other. */
+	gg_model_add_file(b->model, "model.gguf");
+	bool split = p == GG_PROFILE_LLAMACPP && any_vision(b->st);
+	if (split)
+		gg_model_add_file(b->model, "mmproj.gguf");
+	struct gg_outfile *f = &b->model->files[0];
+	struct gg_outfile *mm = split ? &b->model->files[1] : NULL;
+	if (gg_build_base_kv(b, f, "llama4", NULL, 0))
+		return -1;
+	llama_write_kv(f->kvs, "llama4", &l.hp, p);
+	write_llama4_kv(&l, f->kvs);
+	llama_add_rope_freqs(f, &l.hp, p);
+	if (mm && write_clip_kv(&l, mm))
+		return -1;
+	return add_tensors(&l, f, mm);
 }
 
 const struct gg_arch gg_arch_llama4 = {
 	.hf_arch = "Llama4ForConditionalGeneration",
 	.gguf_arch = "llama4",
-	.notes = "",
+	.notes = "llamacpp profile: text model.gguf + clip mmproj.gguf; ollama profile: one file",
 	.build = build_llama4,
 };
