@@ -15,6 +15,7 @@
 #include "jsonutil.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,8 @@ static size_t utf8_sequence_length(unsigned char lead)
  * gg_utf8_valid so both agree on what "valid" means. */
 static size_t utf8_error_offset(const char *s, size_t len)
 {
+	if (gg_utf8_valid(s, len))
+		return len;
 	size_t i = 0;
 	while (i < len) {
 		size_t n = utf8_sequence_length((unsigned char)s[i]);
@@ -201,6 +204,84 @@ int gg_json_load(const char *path, bool optional, bool sanitize_nonfinite,
 	int rc = parse_text(path, text, len, out, e);
 	free(text);
 	return rc;
+}
+
+
+/* ---- parse arena ---------------------------------------------------------
+ * cJSON allocates one block per node and per string: a tokenizer.json of
+ * 400k entries spends most of its parse time in malloc and free. While a
+ * thread has an arena open, cJSON's allocations on that thread come from
+ * large chunks and its frees of them are no-ops; closing the arena drops
+ * the chunks. Allocations outside an arena go to malloc as usual. */
+
+#define ARENA_CHUNK (8u << 20)
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, size;
+	_Alignas(16) char data[];
+};
+
+static _Thread_local struct arena_chunk *arena_head;
+static _Thread_local bool arena_open;
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+
+static bool arena_owns(const void *p)
+{
+	for (const struct arena_chunk *c = arena_head; c; c = c->next)
+		if ((const char *)p >= c->data && (const char *)p < c->data + c->size)
+			return true;
+	return false;
+}
+
+static void *hook_malloc(size_t n)
+{
+	if (!arena_open)
+		return malloc(n);
+	n = (n + 15) & ~(size_t)15;
+	struct arena_chunk *c = arena_head;
+	if (!c || c->size - c->used < n) {
+		size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		c = malloc(sizeof *c + size);
+		if (!c)
+			return NULL;
+		c->next = arena_head;
+		c->used = 0;
+		c->size = size;
+		arena_head = c;
+	}
+	void *p = c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+static void hook_free(void *p)
+{
+	if (arena_open && arena_owns(p))
+		return;
+	free(p);
+}
+
+static void install_hooks(void)
+{
+	cJSON_Hooks hooks = { .malloc_fn = hook_malloc, .free_fn = hook_free };
+	cJSON_InitHooks(&hooks);
+}
+
+void gg_json_arena_begin(void)
+{
+	pthread_once(&hooks_once, install_hooks);
+	arena_open = true;
+}
+
+void gg_json_arena_end(void)
+{
+	arena_open = false;
+	while (arena_head) {
+		struct arena_chunk *next = arena_head->next;
+		free(arena_head);
+		arena_head = next;
+	}
 }
 
 /* ---- typed getters ---------------------------------------------------- */

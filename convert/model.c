@@ -302,7 +302,12 @@ int gg_build_base_kv(struct gg_build *b, struct gg_outfile *f, const char *arch,
 	if (vocab == 0 && text &&
 	    gg_json_u32(text, "vocab_size", &vocab, b->config_path, b->e))
 		return -1;
-	return tokenizer_load(b->dir, vocab, special_types, n_special, kv, b->e);
+	/* The tokenizer files are the bulk of the JSON a mount parses, and
+	 * tokenizer_load copies out everything it keeps. */
+	gg_json_arena_begin();
+	int rc = tokenizer_load(b->dir, vocab, special_types, n_special, kv, b->e);
+	gg_json_arena_end();
+	return rc;
 }
 
 int gg_build_add_renamed(struct gg_build *b, struct gg_outfile *f,

@@ -149,6 +149,15 @@ bool gg_utf8_valid(const char *str, size_t n)
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0;
 	while (i < n) {
+		/* JSON files are mostly ASCII: skip it eight bytes at a time. */
+		uint64_t word;
+		if (n - i >= 8) {
+			memcpy(&word, s + i, 8);
+			if (!(word & 0x8080808080808080ull)) {
+				i += 8;
+				continue;
+			}
+		}
 		unsigned c = s[i];
 		if (c < 0x80) {
 			i++;

@@ -33,6 +33,14 @@ int gg_json_load(const char *path, bool optional, bool sanitize_nonfinite,
  * semantics of Ollama's sanitizeNonFiniteJSON. Returns a malloc'd copy. */
 char *gg_json_sanitize_nonfinite(const char *in, size_t len, size_t *out_len);
 
+/* Parse arena for the calling thread: between begin and end, cJSON trees
+ * built on this thread are allocated from large chunks (cJSON_Delete on
+ * them is a no-op) and end frees them all at once. Every tree parsed inside
+ * must be dropped before end, and nothing may keep pointers into it (copy
+ * strings out). Outside an arena cJSON uses malloc as usual. */
+void gg_json_arena_begin(void);
+void gg_json_arena_end(void);
+
 /* Typed getters. `obj` may be NULL (treated as empty). If the key is absent
  * or null, *out is left unchanged and 0 is returned. A present value of the
  * wrong type (or out of range, or a non-integral number for an integer)
