@@ -126,6 +126,18 @@ static struct gguf_kv *slot_for(struct gguf_kvs *kvs, const char *key)
 	return kv;
 }
 
+void gguf_kvs_move(struct gguf_kvs *dst, struct gguf_kvs *src)
+{
+	for (size_t i = 0; i < src->n; i++) {
+		struct gguf_kv *kv = slot_for(dst, src->kv[i].key);
+		char *key = kv->key;
+		*kv = src->kv[i];
+		kv->key = key;
+		free(src->kv[i].key);
+	}
+	src->n = 0;
+}
+
 static void set_unsigned(struct gguf_kvs *kvs, const char *key,
 			 enum gguf_vtype t, uint64_t v)
 {

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@ const struct gg_arch *const gg_archs[] = {
 	&gg_arch_glm4moelite,
 	NULL,
 };
+
+static void tokenizer_job_free(struct gg_tokenizer_job *job);
 
 const struct gg_arch *gg_arch_find(const char *hf_arch)
 {
@@ -202,11 +205,92 @@ void gg_model_close(struct gg_model *m)
 	for (size_t i = 0; i < m->nfiles; i++)
 		outfile_free(&m->files[i]);
 	free(m->files);
+	tokenizer_job_free(m->tok);
 	if (m->st)
 		st_set_close(m->st);
 	cJSON_Delete(m->config);
 	free(m->dir);
 	free(m);
+}
+
+/* The tokenizer files are most of the JSON a mount parses; reading them on
+ * a second thread while the safetensors headers are parsed halves the time
+ * to mount on two cores. The job uses the default special token types;
+ * a converter asking for others loads synchronously instead. */
+struct gg_tokenizer_job {
+	pthread_t thread;
+	bool joined;
+	const char *dir;
+	uint32_t vocab;
+	struct gguf_kvs *kvs;
+	gg_err err;
+	int rc;
+};
+
+static int load_tokenizer(const char *dir, uint32_t vocab,
+			  const char *const *special_types, size_t n_special,
+			  struct gguf_kvs *kvs, gg_err *e)
+{
+	/* tokenizer_load copies out everything it keeps. */
+	gg_json_arena_begin();
+	int rc = tokenizer_load(dir, vocab, special_types, n_special, kvs, e);
+	gg_json_arena_end();
+	return rc;
+}
+
+static void *tokenizer_thread(void *arg)
+{
+	struct gg_tokenizer_job *job = arg;
+	job->rc = load_tokenizer(job->dir, job->vocab, NULL, 0, job->kvs, &job->err);
+	return NULL;
+}
+
+/* config vocab_size, else text_config.vocab_size (Ollama's rule). */
+static int config_vocab_size(const cJSON *config, const char *path,
+			     uint32_t *vocab, gg_err *e)
+{
+	const cJSON *text = NULL;
+	*vocab = 0;
+	if (gg_json_u32(config, "vocab_size", vocab, path, e) ||
+	    gg_json_obj(config, "text_config", &text, path, e))
+		return -1;
+	if (*vocab == 0 && text && gg_json_u32(text, "vocab_size", vocab, path, e))
+		return -1;
+	return 0;
+}
+
+static void tokenizer_job_start(struct gg_model *m, const char *config_path)
+{
+	gg_err ignored;
+	uint32_t vocab;
+	if (config_vocab_size(m->config, config_path, &vocab, &ignored))
+		return; /* the converter reports it */
+	struct gg_tokenizer_job *job = gg_calloc(1, sizeof *job);
+	job->dir = m->dir;
+	job->vocab = vocab;
+	job->kvs = gguf_kvs_new();
+	if (pthread_create(&job->thread, NULL, tokenizer_thread, job) != 0) {
+		gguf_kvs_free(job->kvs);
+		free(job);
+		return;
+	}
+	m->tok = job;
+}
+
+static void tokenizer_job_join(struct gg_tokenizer_job *job)
+{
+	if (!job->joined)
+		pthread_join(job->thread, NULL);
+	job->joined = true;
+}
+
+static void tokenizer_job_free(struct gg_tokenizer_job *job)
+{
+	if (!job)
+		return;
+	tokenizer_job_join(job);
+	gguf_kvs_free(job->kvs);
+	free(job);
 }
 
 static int supported_list(char *buf, size_t cap)
@@ -265,6 +349,8 @@ int gg_model_open(const char *dir, const struct gg_options *opt,
 		m->arch = &gg_arch_lora;
 	else if (pick_arch(m->config, config_path, &m->arch, e))
 		goto out;
+	if (!adapter)
+		tokenizer_job_start(m, config_path);
 	if (st_set_open_dir(dir, &m->st, e))
 		goto out;
 	b.st = m->st;
@@ -294,20 +380,20 @@ int gg_build_base_kv(struct gg_build *b, struct gg_outfile *f, const char *arch,
 	/* Ollama always writes file type 1 (F16), whatever the tensor types. */
 	gguf_kvs_set_u32(kv, "general.file_type", 1);
 	gguf_kvs_set_u32(kv, "general.quantization_version", 2);
-	uint32_t vocab = 0;
-	const cJSON *text = NULL;
-	if (gg_json_u32(b->config, "vocab_size", &vocab, b->config_path, b->e) ||
-	    gg_json_obj(b->config, "text_config", &text, b->config_path, b->e))
+	struct gg_tokenizer_job *job = b->model->tok;
+	if (job && !special_types) {
+		tokenizer_job_join(job);
+		if (job->rc) {
+			*b->e = job->err;
+			return -1;
+		}
+		gguf_kvs_move(kv, job->kvs);
+		return 0;
+	}
+	uint32_t vocab;
+	if (config_vocab_size(b->config, b->config_path, &vocab, b->e))
 		return -1;
-	if (vocab == 0 && text &&
-	    gg_json_u32(text, "vocab_size", &vocab, b->config_path, b->e))
-		return -1;
-	/* The tokenizer files are the bulk of the JSON a mount parses, and
-	 * tokenizer_load copies out everything it keeps. */
-	gg_json_arena_begin();
-	int rc = tokenizer_load(b->dir, vocab, special_types, n_special, kv, b->e);
-	gg_json_arena_end();
-	return rc;
+	return load_tokenizer(b->dir, vocab, special_types, n_special, kv, b->e);
 }
 
 int gg_build_add_renamed(struct gg_build *b, struct gg_outfile *f,

@@ -71,6 +71,9 @@ void gguf_kvs_free(struct gguf_kvs *kvs);
 const struct gguf_kv *gguf_kvs_get(const struct gguf_kvs *kvs, const char *key);
 /* Remove a key if present. */
 void gguf_kvs_remove(struct gguf_kvs *kvs, const char *key);
+/* Move every entry of src into dst (replacing equal keys in place, else
+ * appending in src's order); src is left empty. */
+void gguf_kvs_move(struct gguf_kvs *dst, struct gguf_kvs *src);
 /* Sort keys byte-wise (memcmp order, shorter prefix first). */
 void gguf_kvs_sort(struct gguf_kvs *kvs);
 

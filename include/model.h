@@ -65,6 +65,7 @@ struct gg_model {
 	struct gg_outfile *files; /* model.gguf first */
 	size_t nfiles;
 	const char *notice;     /* e.g. "mllama: no upstream llama.cpp runtime" */
+	struct gg_tokenizer_job *tok; /* private: tokenizer read in parallel */
 };
 
 int gg_model_open(const char *dir, const struct gg_options *opt,
