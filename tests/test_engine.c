@@ -13,6 +13,7 @@
 
 #include "engine.h"
 #include "plan.h"
+#include "testutil.h"
 
 #define MAXT 12
 
@@ -95,16 +96,6 @@ static void from_f32(enum gg_type t, float f, uint8_t *p)
 	memcpy(p, &h, 2);
 }
 
-static uint64_t view_source(const struct gg_view *v, uint64_t i)
-{
-	int64_t el = (int64_t)v->base;
-	for (int d = v->ndim - 1; d >= 0; d--) {
-		el += (int64_t)(i % v->dim[d]) * v->stride[d];
-		i /= v->dim[d];
-	}
-	return (uint64_t)el;
-}
-
 /* The obvious, slow computation of tensor k's bytes. */
 static uint8_t *reference(const struct fixture *fx, size_t k)
 {
@@ -115,7 +106,7 @@ static uint8_t *reference(const struct fixture *fx, size_t k)
 	uint64_t per = t->nelem / t->nsrc;
 	for (uint64_t i = 0; i < t->nelem; i++) {
 		const struct gg_src *s = &t->srcs[i / per];
-		uint64_t el = view_source(v, i % per);
+		uint64_t el = view_source_index(v, i % per);
 		float x = to_f32(s->type, (const uint8_t *)s->mem + el * gg_type_size(s->type));
 		if (t->op == GG_OP_TANH)
 			x = tanhf(x);

@@ -12,70 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine.h"
 #include "model.h"
+#include "testutil.h"
 
 /* glm-tiny's config (make-glm.mjs TINY). */
 enum { H = 64, HEADS = 4, NOPE = 16, ROPE = 8, VD = 16, LORA = 32, QLORA = 48,
        MOE_I = 32, LAYERS = 3 };
-
-static char *fixture(const char *name)
-{
-	const char *root = getenv("GGUFFS_FIXTURES");
-	const char *src = getenv("GGUFFS_SOURCE_ROOT");
-	char buf[4096];
-	if (root)
-		snprintf(buf, sizeof buf, "%s/%s", root, name);
-	else
-		snprintf(buf, sizeof buf, "%s/tests/fixtures/out/%s", src ? src : ".", name);
-	return strdup(buf);
-}
-
-static struct gg_model *open_fixture(const char *name, enum gg_profile p)
-{
-	struct gg_options opt = { .profile = p };
-	struct gg_model *m = NULL;
-	gg_err e;
-	char *dir = fixture(name);
-	if (gg_model_open(dir, &opt, &m, &e))
-		fail_msg("open %s: %s (run tests/run.sh or node tests/fixtures/make-glm.mjs)", dir, e.msg);
-	free(dir);
-	return m;
-}
-
-static const struct gg_tensor *tensor(const struct gg_outfile *f, const char *name)
-{
-	for (size_t i = 0; i < f->ntensors; i++)
-		if (strcmp(f->tensors[i].name, name) == 0)
-			return &f->tensors[i];
-	fail_msg("no tensor %s", name);
-	return NULL;
-}
-
-static const struct st_tensor *source(const struct gg_model *m, const char *name)
-{
-	const struct st_tensor *st = st_set_find(m->st, name);
-	if (!st)
-		fail_msg("no source tensor %s", name);
-	return st;
-}
-
-static const uint8_t *source_bytes(const struct gg_model *m, const struct st_tensor *st)
-{
-	return m->st->files[st->file].map + st->offset;
-}
-
-static uint8_t *read_tensor(const struct gg_outfile *f, const struct gg_tensor *t)
-{
-	uint8_t *buf = malloc(t->nbytes);
-	gg_err e;
-	if (gg_tensor_read(f, t, 0, t->nbytes, buf, &e))
-		fail_msg("read %s: %s", t->name, e.msg);
-	return buf;
-}
 
 /* ---- KVs ---------------------------------------------------------------- */
 
@@ -240,7 +185,7 @@ static void test_kv_ollama_legacy(void **state)
 	assert_int_equal(a->ntensors, b->ntensors);
 	for (size_t i = 0; i < a->ntensors; i++) {
 		assert_string_equal(a->tensors[i].name, b->tensors[i].name);
-		uint8_t *x = read_tensor(a, &a->tensors[i]), *y = read_tensor(b, &b->tensors[i]);
+		uint8_t *x = read_output(a, &a->tensors[i]), *y = read_output(b, &b->tensors[i]);
 		assert_int_equal(a->tensors[i].nbytes, b->tensors[i].nbytes);
 		assert_memory_equal(x, y, a->tensors[i].nbytes);
 		free(x), free(y);
@@ -320,22 +265,21 @@ static void test_router_f32_values(void **state)
 	(void)state;
 	struct gg_model *m = open_fixture("glm-tiny", GG_PROFILE_OLLAMA);
 	const struct gg_outfile *f = &m->files[0];
-	const struct st_tensor *st = source(m, "model.layers.2.mlp.gate.weight");
+	const struct st_tensor *st = source_tensor(m, "model.layers.2.mlp.gate.weight");
 	assert_int_equal(st->dtype, GG_TYPE_BF16);
-	const struct gg_tensor *t = tensor(f, "blk.2.ffn_gate_inp.weight");
-	float *got = (float *)read_tensor(f, t);
-	const uint16_t *src = (const uint16_t *)source_bytes(m, st);
-	for (uint64_t i = 0; i < st->nelem; i++) {
-		uint32_t bits = (uint32_t)src[i] << 16;
-		float want;
-		memcpy(&want, &bits, 4);
-		assert_true(got[i] == want);
-	}
+	const struct gg_tensor *t = output_tensor(f, "blk.2.ffn_gate_inp.weight");
+	float *got = (float *)read_output(f, t);
+	uint8_t *src = read_source_bytes(m, st);
+	for (uint64_t i = 0; i < st->nelem; i++)
+		assert_true(got[i] == bf16_to_float(u16_at(src, i)));
+	free(src);
 	free(got);
-	const struct gg_tensor *b = tensor(f, "blk.2.exp_probs_b.bias");
+	const struct gg_tensor *b = output_tensor(f, "blk.2.exp_probs_b.bias");
 	assert_int_equal(b->type, GG_TYPE_F32);
-	uint8_t *bias = read_tensor(f, b);
-	assert_memory_equal(bias, source_bytes(m, source(m, "model.layers.2.mlp.gate.e_score_correction_bias")), 32);
+	uint8_t *bias = read_output(f, b);
+	src = read_source(m, "model.layers.2.mlp.gate.e_score_correction_bias", NULL);
+	assert_memory_equal(bias, src, 32);
+	free(src);
 	free(bias);
 	gg_model_close(m);
 }
@@ -352,18 +296,20 @@ static void check_experts(const char *fixture_name, uint32_t n_experts)
 		for (int k = 0; k < 3; k++) {
 			char name[96], src[128];
 			snprintf(name, sizeof name, "blk.%d.ffn_%s_exps.weight", l, kinds[k]);
-			const struct gg_tensor *t = tensor(f, name);
+			const struct gg_tensor *t = output_tensor(f, name);
 			assert_int_equal(t->nsrc, n_experts);
 			assert_int_equal(t->ne[2], n_experts);
-			uint8_t *got = read_tensor(f, t);
+			uint8_t *got = read_output(f, t);
 			uint64_t per = t->nbytes / n_experts;
 			for (uint32_t e = 0; e < n_experts; e++) {
 				snprintf(src, sizeof src, "model.layers.%d.mlp.experts.%u.%s_proj.weight",
 					 l, e, kinds[k]);
-				const struct st_tensor *st = source(m, src);
+				const struct st_tensor *st = source_tensor(m, src);
 				assert_ptr_equal(t->srcs[e].st, st);
 				assert_int_equal(st->nbytes, per);
-				assert_memory_equal(got + e * per, source_bytes(m, st), per);
+				uint8_t *want = read_source_bytes(m, st);
+				assert_memory_equal(got + e * per, want, per);
+				free(want);
 			}
 			free(got);
 		}
@@ -389,17 +335,17 @@ static void check_kvb(const char *fixture_name, bool transposed)
 	for (int l = 0; l < LAYERS; l++) {
 		char name[96];
 		snprintf(name, sizeof name, "model.layers.%d.self_attn.kv_b_proj.weight", l);
-		const struct st_tensor *st = source(m, name);
+		const struct st_tensor *st = source_tensor(m, name);
 		assert_int_equal(st->shape[0], transposed ? LORA : R);
-		const uint16_t *w = (const uint16_t *)source_bytes(m, st);
+		uint16_t *w = (uint16_t *)read_source_bytes(m, st);
 #define W(r, i) (transposed ? w[(i) * R + (r)] : w[(r) * LORA + (i)])
 		snprintf(name, sizeof name, "blk.%d.attn_k_b.weight", l);
-		const struct gg_tensor *kt = tensor(f, name);
+		const struct gg_tensor *kt = output_tensor(f, name);
 		snprintf(name, sizeof name, "blk.%d.attn_v_b.weight", l);
-		const struct gg_tensor *vt = tensor(f, name);
+		const struct gg_tensor *vt = output_tensor(f, name);
 		assert_int_equal(kt->nbytes, HEADS * LORA * NOPE * 2);
 		assert_int_equal(vt->nbytes, HEADS * VD * LORA * 2);
-		uint16_t *k = (uint16_t *)read_tensor(f, kt), *v = (uint16_t *)read_tensor(f, vt);
+		uint16_t *k = (uint16_t *)read_output(f, kt), *v = (uint16_t *)read_output(f, vt);
 		for (uint64_t h = 0; h < HEADS; h++)
 			for (uint64_t i = 0; i < LORA; i++) {
 				for (uint64_t j = 0; j < NOPE; j++)
@@ -408,7 +354,7 @@ static void check_kvb(const char *fixture_name, bool transposed)
 					assert_int_equal(v[(h * VD + j) * LORA + i], W(h * per + NOPE + j, i));
 			}
 #undef W
-		free(k), free(v);
+		free(k), free(v), free(w);
 	}
 	gg_model_close(m);
 }
@@ -442,13 +388,13 @@ static void test_reading_one_expert_touches_only_it(void **state)
 	(void)state;
 	struct gg_model *m = open_fixture("glm-tiny-kvbT", GG_PROFILE_LLAMACPP);
 	const struct gg_outfile *f = &m->files[0];
-	const struct gg_tensor *t = tensor(f, "blk.2.ffn_down_exps.weight");
+	const struct gg_tensor *t = output_tensor(f, "blk.2.ffn_down_exps.weight");
 	uint64_t per = t->nbytes / 12;
 	uint8_t *buf = malloc(per);
 	for (uint32_t e = 0; e < 12; e += 5) { /* 0, 5, 10 */
 		char src[96];
 		snprintf(src, sizeof src, "model.layers.2.mlp.experts.%u.down_proj.weight", e);
-		struct trace tr = { .only = source(m, src) };
+		struct trace tr = { .only = source_tensor(m, src) };
 		gg_err err;
 		gg_engine_set_trace(on_read, &tr);
 		int rc = gg_tensor_read(f, t, e * per, per, buf, &err);
@@ -457,11 +403,13 @@ static void test_reading_one_expert_touches_only_it(void **state)
 		assert_true(tr.reads > 0 || t->is_copy);
 		assert_int_equal(tr.foreign, 0);
 		assert_true(tr.bytes <= per);
-		assert_memory_equal(buf, source_bytes(m, tr.only), per);
+		uint8_t *want = read_source_bytes(m, tr.only);
+		assert_memory_equal(buf, want, per);
+		free(want);
 	}
 	/* k_b of one layer reads that layer's kv_b only */
-	struct trace tr = { .only = source(m, "model.layers.1.self_attn.kv_b_proj.weight") };
-	const struct gg_tensor *kb = tensor(f, "blk.1.attn_k_b.weight");
+	struct trace tr = { .only = source_tensor(m, "model.layers.1.self_attn.kv_b_proj.weight") };
+	const struct gg_tensor *kb = output_tensor(f, "blk.1.attn_k_b.weight");
 	uint8_t *kbuf = malloc(kb->nbytes);
 	gg_err err;
 	gg_engine_set_trace(on_read, &tr);
@@ -476,16 +424,6 @@ static void test_reading_one_expert_touches_only_it(void **state)
 }
 
 /* ---- untrusted input ---------------------------------------------------- */
-
-static void put(const char *dir, const char *name, const char *text)
-{
-	char path[4096];
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	FILE *fp = fopen(path, "w");
-	assert_non_null(fp);
-	fputs(text, fp);
-	fclose(fp);
-}
 
 struct fake { const char *name; uint64_t rows, cols; };
 
@@ -526,10 +464,9 @@ static void put_safetensors(const char *dir, const struct fake *t, size_t n)
 
 static void expect_open_error(const struct fake *t, size_t n, const char *const *needles)
 {
-	char dir[] = "/tmp/test_glm.XXXXXX";
-	assert_non_null(mkdtemp(dir));
-	put(dir, "config.json", SMALL_CONFIG);
-	put(dir, "tokenizer.json", "{\"model\": {\"vocab\": {\"a\": 0, \"b\": 1}}}");
+	char *dir = make_temp_dir("glm");
+	write_text(dir, "config.json", SMALL_CONFIG);
+	write_text(dir, "tokenizer.json", "{\"model\": {\"vocab\": {\"a\": 0, \"b\": 1}}}");
 	put_safetensors(dir, t, n);
 	struct gg_options opt = { .profile = GG_PROFILE_LLAMACPP };
 	struct gg_model *m = NULL;
@@ -540,9 +477,8 @@ static void expect_open_error(const struct fake *t, size_t n, const char *const 
 	for (size_t i = 0; needles[i]; i++)
 		if (!strstr(e.msg, needles[i]))
 			fail_msg("error '%s' does not mention '%s'", e.msg, needles[i]);
-	char cmd[256];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
+	remove_tree(dir);
+	free(dir);
 }
 
 #define EXP(e, k, r, c) { "model.layers.1.mlp.experts." #e "." #k "_proj.weight", r, c }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "jsonutil.h"
+#include "testutil.h"
 
 /* ---- sanitize --------------------------------------------------------- */
 
@@ -278,44 +279,40 @@ static void test_go_key_rules(void **state)
 
 /* ---- load ------------------------------------------------------------- */
 
-static char tmpdir[64];
+static char *tmpdir;
 
 static int setup_dir(void **state)
 {
 	(void)state;
-	strcpy(tmpdir, "/tmp/gguffs-json-XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
+	tmpdir = make_temp_dir("json");
+	return 0;
 }
 
 static int remove_dir(void **state)
 {
 	(void)state;
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	remove_tree(tmpdir);
+	free(tmpdir);
+	return 0;
 }
 
-/* Write bytes to tmpdir/name; returns the malloc'd path. */
-static char *write_file(const char *name, const char *data, size_t len)
+/* Write bytes (or text) to tmpdir/name; returns the malloc'd path. */
+static char *put_file(const char *name, const char *data, size_t len)
 {
-	char *path = gg_path_join(tmpdir, name);
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	fclose(f);
-	return path;
+	write_file(tmpdir, name, data, len);
+	return gg_path_join(tmpdir, name);
 }
 
-static char *write_text(const char *name, const char *text)
+static char *put_text(const char *name, const char *text)
 {
-	return write_file(name, text, strlen(text));
+	return put_file(name, text, strlen(text));
 }
 
 /* Expect gg_json_load to fail with a message holding `want`. */
 static void load_fails(const char *text, size_t len, bool sanitize,
 		       const char *want)
 {
-	char *path = write_file("bad.json", text, len);
+	char *path = put_file("bad.json", text, len);
 	cJSON *j = (cJSON *)1;
 	gg_err e;
 	assert_int_equal(gg_json_load(path, false, sanitize, &j, &e), -1);
@@ -328,7 +325,7 @@ static void load_fails(const char *text, size_t len, bool sanitize,
 static void test_load_ok(void **state)
 {
 	(void)state;
-	char *path = write_text("config.json",
+	char *path = put_text("config.json",
 				"{\"n\":3,"
 				" \"name\":\"caf\xC3\xA9\"}\n");
 	cJSON *j = NULL;
@@ -384,7 +381,7 @@ static void test_load_errors(void **state)
 static void test_load_sanitize(void **state)
 {
 	(void)state;
-	char *path = write_text("nan.json", "{\"a\": NaN, \"b\": [Infinity, "
+	char *path = put_text("nan.json", "{\"a\": NaN, \"b\": [Infinity, "
 				"-Infinity], \"c\": \"NaN\", \"d\": 2}");
 	cJSON *j = NULL;
 	gg_err e;
@@ -407,8 +404,8 @@ static void test_load_sanitize(void **state)
 	 * mistake after a NaN and after a three-digit number is reported at
 	 * the same byte. */
 	gg_err e2;
-	char *p1 = write_text("o1.json", "{\"a\":NaN,\"b\":}");
-	char *p2 = write_text("o2.json", "{\"a\":123,\"b\":}");
+	char *p1 = put_text("o1.json", "{\"a\":NaN,\"b\":}");
+	char *p2 = put_text("o2.json", "{\"a\":123,\"b\":}");
 	assert_int_equal(gg_json_load(p1, false, true, &j, &e), -1);
 	assert_int_equal(gg_json_load(p2, false, true, &j, &e2), -1);
 	assert_non_null(strstr(e.msg, "byte offset 13"));

@@ -6,12 +6,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -19,32 +17,7 @@
 #include "gguf_reader.h"
 #include "llama_common.h"
 #include "model.h"
-
-static char *fixture(const char *name)
-{
-	const char *root = getenv("GGUFFS_FIXTURES");
-	char buf[4096];
-	if (root)
-		snprintf(buf, sizeof buf, "%s/%s", root, name);
-	else
-		snprintf(buf, sizeof buf, "%s/tests/fixtures/out/%s",
-			 getenv("GGUFFS_SOURCE_ROOT") ? getenv("GGUFFS_SOURCE_ROOT") : ".",
-			 name);
-	return strdup(buf);
-}
-
-static struct gg_model *open_fixture(const char *name, enum gg_profile p)
-{
-	struct gg_options opt = { .profile = p };
-	struct gg_model *m = NULL;
-	gg_err e;
-	char *dir = fixture(name);
-	if (gg_model_open(dir, &opt, &m, &e))
-		fail_msg("open %s: %s (run tests/run.sh, which makes the fixtures)",
-			 dir, e.msg);
-	free(dir);
-	return m;
-}
+#include "testutil.h"
 
 static void sha256_hex(const void *data, size_t n, char out[65])
 {
@@ -74,35 +47,6 @@ static void test_rope_factors_match_ollama_hash(void **state)
 	assert_int_equal(llama_rope_factors(&hp, 128, f), 0);
 }
 
-static const struct gguf_kv *kv(const struct gg_outfile *f, const char *key)
-{
-	const struct gguf_kv *v = gguf_kvs_get(f->kvs, key);
-	if (!v)
-		fail_msg("missing KV %s", key);
-	return v;
-}
-
-static void assert_u32(const struct gg_outfile *f, const char *key, uint32_t want)
-{
-	const struct gguf_kv *v = kv(f, key);
-	assert_int_equal(v->type, GGUF_VT_U32);
-	assert_int_equal(v->v.u, want);
-}
-
-static void assert_f32(const struct gg_outfile *f, const char *key, float want)
-{
-	const struct gguf_kv *v = kv(f, key);
-	assert_int_equal(v->type, GGUF_VT_F32);
-	assert_true((float)v->v.f == want);
-}
-
-static void assert_str(const struct gg_outfile *f, const char *key, const char *want)
-{
-	const struct gguf_kv *v = kv(f, key);
-	assert_int_equal(v->type, GGUF_VT_STRING);
-	assert_string_equal(v->str.s, want);
-}
-
 static void test_ollama_kv(void **state)
 {
 	(void)state;
@@ -125,34 +69,34 @@ static void test_ollama_kv(void **state)
 	assert_int_equal(f->kvs->n, sizeof keys / sizeof *keys);
 	for (size_t i = 0; i < f->kvs->n; i++)
 		assert_string_equal(f->kvs->kv[i].key, keys[i]);
-	assert_str(f, "general.architecture", "llama");
-	assert_u32(f, "general.file_type", 1); /* even though tensors are BF16 */
-	assert_u32(f, "general.quantization_version", 2);
-	assert_u32(f, "llama.attention.head_count", 4);
-	assert_u32(f, "llama.attention.head_count_kv", 2);
-	assert_f32(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-	assert_u32(f, "llama.block_count", 2);
-	assert_u32(f, "llama.context_length", 131072);
-	assert_u32(f, "llama.embedding_length", 64);
-	assert_u32(f, "llama.feed_forward_length", 128);
-	assert_u32(f, "llama.rope.dimension_count", 16);
-	assert_f32(f, "llama.rope.freq_base", 500000.0f);
-	assert_u32(f, "llama.vocab_size", 128256);
-	assert_str(f, "tokenizer.ggml.model", "gpt2");
-	assert_str(f, "tokenizer.ggml.pre", "llama-bpe");
-	assert_u32(f, "tokenizer.ggml.bos_token_id", 128000);
-	assert_u32(f, "tokenizer.ggml.eos_token_id", 128001);
-	const struct gguf_kv *ids = kv(f, "tokenizer.ggml.eos_token_ids");
+	assert_kv_str(f, "general.architecture", "llama");
+	assert_kv_u32(f, "general.file_type", 1); /* even though tensors are BF16 */
+	assert_kv_u32(f, "general.quantization_version", 2);
+	assert_kv_u32(f, "llama.attention.head_count", 4);
+	assert_kv_u32(f, "llama.attention.head_count_kv", 2);
+	assert_kv_f32(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+	assert_kv_u32(f, "llama.block_count", 2);
+	assert_kv_u32(f, "llama.context_length", 131072);
+	assert_kv_u32(f, "llama.embedding_length", 64);
+	assert_kv_u32(f, "llama.feed_forward_length", 128);
+	assert_kv_u32(f, "llama.rope.dimension_count", 16);
+	assert_kv_f32(f, "llama.rope.freq_base", 500000.0f);
+	assert_kv_u32(f, "llama.vocab_size", 128256);
+	assert_kv_str(f, "tokenizer.ggml.model", "gpt2");
+	assert_kv_str(f, "tokenizer.ggml.pre", "llama-bpe");
+	assert_kv_u32(f, "tokenizer.ggml.bos_token_id", 128000);
+	assert_kv_u32(f, "tokenizer.ggml.eos_token_id", 128001);
+	const struct gguf_kv *ids = kv_get(f, "tokenizer.ggml.eos_token_ids");
 	assert_int_equal(ids->type, GGUF_VT_ARRAY);
 	assert_int_equal(ids->arr_type, GGUF_VT_I32);
 	assert_int_equal(ids->arr_n, 3);
 	assert_int_equal(((int32_t *)ids->arr)[2], 128009);
-	const struct gguf_kv *tokens = kv(f, "tokenizer.ggml.tokens");
+	const struct gguf_kv *tokens = kv_get(f, "tokenizer.ggml.tokens");
 	assert_int_equal(tokens->arr_type, GGUF_VT_STRING);
 	assert_int_equal(tokens->arr_n, 128256);
-	assert_int_equal(kv(f, "tokenizer.ggml.merges")->arr_n, 280147);
-	assert_int_equal(kv(f, "tokenizer.ggml.scores")->arr_type, GGUF_VT_F32);
-	assert_int_equal(kv(f, "tokenizer.ggml.token_type")->arr_type, GGUF_VT_I32);
+	assert_int_equal(kv_get(f, "tokenizer.ggml.merges")->arr_n, 280147);
+	assert_int_equal(kv_get(f, "tokenizer.ggml.scores")->arr_type, GGUF_VT_F32);
+	assert_int_equal(kv_get(f, "tokenizer.ggml.token_type")->arr_type, GGUF_VT_I32);
 	gg_model_close(m);
 }
 
@@ -198,42 +142,31 @@ static void test_ollama_tensor_table(void **state)
 	gg_model_close(m);
 }
 
-static uint8_t *read_source(const struct gg_model *m, const char *name, size_t *n)
+/* The bytes of a source tensor (pread from its shard) and of an output
+ * tensor of model.gguf (through the engine), with their lengths. */
+static uint8_t *read_source_n(const struct gg_model *m, const char *name, size_t *n)
 {
-	const struct st_tensor *st = st_set_find(m->st, name);
-	assert_non_null(st);
-	uint8_t *buf = malloc(st->nbytes);
-	int fd = open(m->st->files[st->file].path, O_RDONLY);
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, buf, st->nbytes, (off_t)st->offset), (ssize_t)st->nbytes);
-	close(fd);
+	const struct st_tensor *st;
+	uint8_t *buf = read_source(m, name, &st);
 	*n = st->nbytes;
 	return buf;
 }
 
 static uint8_t *read_tensor(const struct gg_model *m, const char *name, size_t *n)
 {
-	struct gg_outfile *f = &m->files[0];
-	const struct gg_tensor *t = gg_outfile_find(f, name);
-	assert_non_null(t);
-	uint8_t *buf = malloc(t->nbytes);
-	gg_err e;
-	assert_int_equal(gg_tensor_read(f, t, 0, t->nbytes, buf, &e), 0);
+	const struct gg_tensor *t = output_tensor(&m->files[0], name);
 	*n = t->nbytes;
-	return buf;
+	return read_output(&m->files[0], t);
 }
 
-/* Output row h*D + 2k + s holds source row h*D + s*D/2 + k. */
+/* Every output row r holds source row rotary_source_row(r). */
 static void assert_rows_permuted(const uint8_t *src, const uint8_t *out,
 				 size_t rows, size_t row_bytes, size_t heads)
 {
-	size_t D = rows / heads;
-	for (size_t h = 0; h < heads; h++)
-		for (size_t s = 0; s < 2; s++)
-			for (size_t k = 0; k < D / 2; k++)
-				assert_memory_equal(out + (h * D + 2 * k + s) * row_bytes,
-						    src + (h * D + s * D / 2 + k) * row_bytes,
-						    row_bytes);
+	for (size_t r = 0; r < rows; r++)
+		assert_memory_equal(out + r * row_bytes,
+				    src + rotary_source_row(r, rows, heads) * row_bytes,
+				    row_bytes);
 }
 
 static void test_qk_permutation_bytes(void **state)
@@ -241,38 +174,33 @@ static void test_qk_permutation_bytes(void **state)
 	(void)state;
 	struct gg_model *m = open_fixture("llama-bf16-3shard-rope3", GG_PROFILE_OLLAMA);
 	size_t ns, no;
-	uint8_t *src = read_source(m, "model.layers.1.self_attn.q_proj.weight", &ns);
+	uint8_t *src = read_source_n(m, "model.layers.1.self_attn.q_proj.weight", &ns);
 	uint8_t *out = read_tensor(m, "blk.1.attn_q.weight", &no);
 	assert_int_equal(ns, no);
 	assert_rows_permuted(src, out, 64, 64 * 2, 4);
 	assert_memory_not_equal(src, out, ns);
 	free(src);
 	free(out);
-	src = read_source(m, "model.layers.0.self_attn.k_proj.weight", &ns);
+	src = read_source_n(m, "model.layers.0.self_attn.k_proj.weight", &ns);
 	out = read_tensor(m, "blk.0.attn_k.weight", &no);
 	assert_rows_permuted(src, out, 32, 64 * 2, 2); /* k: num_key_value_heads */
 	free(src);
 	free(out);
 	/* Byte copies are the source bytes. */
-	src = read_source(m, "model.layers.0.mlp.down_proj.weight", &ns);
+	src = read_source_n(m, "model.layers.0.mlp.down_proj.weight", &ns);
 	out = read_tensor(m, "blk.0.ffn_down.weight", &no);
 	assert_int_equal(ns, no);
 	assert_memory_equal(src, out, ns);
 	free(src);
 	free(out);
 	/* BF16 norms become exact F32. */
-	src = read_source(m, "model.norm.weight", &ns);
+	src = read_source_n(m, "model.norm.weight", &ns);
 	out = read_tensor(m, "output_norm.weight", &no);
 	assert_int_equal(no, ns * 2);
 	for (size_t i = 0; i < ns / 2; i++) {
-		uint16_t b;
 		float f;
-		memcpy(&b, src + 2 * i, 2);
 		memcpy(&f, out + 4 * i, 4);
-		uint32_t bits = (uint32_t)b << 16;
-		float want;
-		memcpy(&want, &bits, 4);
-		assert_true(f == want);
+		assert_true(f == bf16_to_float(u16_at(src, i)));
 	}
 	free(src);
 	free(out);
@@ -327,16 +255,16 @@ static void test_llamacpp_profile_departures(void **state)
 	struct gg_model *o = open_fixture("llama-hd", GG_PROFILE_OLLAMA);
 	struct gg_model *l = open_fixture("llama-hd", GG_PROFILE_LLAMACPP);
 	const struct gg_outfile *fo = &o->files[0], *fl = &l->files[0];
-	assert_u32(fo, "llama.rope.dimension_count", 16); /* hidden / heads */
-	assert_u32(fl, "llama.rope.dimension_count", 32); /* head_dim */
-	assert_u32(fl, "llama.attention.key_length", 32);
+	assert_kv_u32(fo, "llama.rope.dimension_count", 16); /* hidden / heads */
+	assert_kv_u32(fl, "llama.rope.dimension_count", 32); /* head_dim */
+	assert_kv_u32(fl, "llama.attention.key_length", 32);
 	assert_non_null(gg_outfile_find((struct gg_outfile *)fo,
 					"blk.0.self_attn.rotary_emb.inv_freq"));
 	assert_null(gg_outfile_find((struct gg_outfile *)fl,
 				    "blk.0.self_attn.rotary_emb.inv_freq"));
 	assert_int_equal(fo->ntensors, fl->ntensors + 2);
 	size_t ns, no, nl;
-	uint8_t *src = read_source(l, "model.layers.0.self_attn.q_proj.bias", &ns);
+	uint8_t *src = read_source_n(l, "model.layers.0.self_attn.q_proj.bias", &ns);
 	uint8_t *ob = read_tensor(o, "blk.0.attn_q.bias", &no);
 	uint8_t *lb = read_tensor(l, "blk.0.attn_q.bias", &nl);
 	assert_memory_equal(ob, src, ns); /* F32 bias, untouched by Ollama */
@@ -344,7 +272,7 @@ static void test_llamacpp_profile_departures(void **state)
 	free(src);
 	free(ob);
 	free(lb);
-	src = read_source(l, "model.layers.1.self_attn.k_proj.bias", &ns);
+	src = read_source_n(l, "model.layers.1.self_attn.k_proj.bias", &ns);
 	lb = read_tensor(l, "blk.1.attn_k.bias", &nl);
 	assert_rows_permuted(src, lb, 64, 4, 2);
 	free(src);
@@ -376,24 +304,18 @@ static void test_open_errors(void **state)
 	assert_non_null(strstr(e.msg, "No such file"));
 	assert_int_equal(gg_model_open("/etc/hostname", &opt, &m, &e), -1);
 	assert_non_null(strstr(e.msg, "not a directory"));
-	char dir[] = "/tmp/gguffs-test-XXXXXX";
-	assert_non_null(mkdtemp(dir));
+	char *dir = make_temp_dir("llama");
 	assert_int_equal(gg_model_open(dir, &opt, &m, &e), -1);
 	assert_non_null(strstr(e.msg, "config.json"));
-	char path[256];
-	snprintf(path, sizeof path, "%s/config.json", dir);
-	FILE *fp = fopen(path, "w");
-	fputs("{\"architectures\": [\"MagicForCausalLM\"]}", fp);
-	fclose(fp);
+	write_text(dir, "config.json", "{\"architectures\": [\"MagicForCausalLM\"]}");
 	assert_int_equal(gg_model_open(dir, &opt, &m, &e), -1);
 	assert_non_null(strstr(e.msg, "unsupported architecture 'MagicForCausalLM'"));
 	assert_non_null(strstr(e.msg, "LlamaForCausalLM"));
-	fp = fopen(path, "w");
-	fputs("{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": \"big\"}", fp);
-	fclose(fp);
+	write_text(dir, "config.json",
+		   "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": \"big\"}");
 	assert_int_equal(gg_model_open(dir, &opt, &m, &e), -1);
-	unlink(path);
-	rmdir(dir);
+	remove_tree(dir);
+	free(dir);
 }
 
 int main(void)

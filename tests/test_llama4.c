@@ -10,7 +10,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,32 +19,14 @@
 
 #include "engine.h"
 #include "model.h"
+#include "testutil.h"
 
 #define FIXTURE "llama4-tiny"
 enum { HID = 64, EXP = 4, IEXP = 32, NBLK = 4 };
 
-static char *fixture_dir(void)
-{
-	const char *root = getenv("GGUFFS_FIXTURES");
-	const char *src = getenv("GGUFFS_SOURCE_ROOT");
-	char buf[4096];
-	if (root)
-		snprintf(buf, sizeof buf, "%s/%s", root, FIXTURE);
-	else
-		snprintf(buf, sizeof buf, "%s/tests/fixtures/out/%s", src ? src : ".", FIXTURE);
-	return strdup(buf);
-}
-
 static struct gg_model *open_profile(enum gg_profile p)
 {
-	struct gg_options opt = { .profile = p };
-	struct gg_model *m = NULL;
-	gg_err e;
-	char *dir = fixture_dir();
-	if (gg_model_open(dir, &opt, &m, &e))
-		fail_msg("open %s: %s (make it with node tests/fixtures/make-llama4.mjs)", dir, e.msg);
-	free(dir);
-	return m;
+	return open_fixture(FIXTURE, p);
 }
 
 static struct gg_outfile *file_named(struct gg_model *m, const char *name)
@@ -58,44 +39,6 @@ static struct gg_outfile *file_named(struct gg_model *m, const char *name)
 }
 
 /* ---- KVs ---- */
-
-static const struct gguf_kv *kv(const struct gg_outfile *f, const char *key)
-{
-	const struct gguf_kv *v = gguf_kvs_get(f->kvs, key);
-	if (!v)
-		fail_msg("%s: missing KV %s", f->name, key);
-	return v;
-}
-
-static void assert_u32(const struct gg_outfile *f, const char *key, uint32_t want)
-{
-	const struct gguf_kv *v = kv(f, key);
-	if (v->type != GGUF_VT_U32 || v->v.u != want)
-		fail_msg("%s: %s is type %d value %llu, want u32 %u", f->name, key,
-			 v->type, (unsigned long long)v->v.u, want);
-}
-
-static void assert_f32(const struct gg_outfile *f, const char *key, float want)
-{
-	const struct gguf_kv *v = kv(f, key);
-	assert_int_equal(v->type, GGUF_VT_F32);
-	if ((float)v->v.f != want)
-		fail_msg("%s: %s = %.9g, want %.9g", f->name, key, v->v.f, (double)want);
-}
-
-static void assert_bool(const struct gg_outfile *f, const char *key, bool want)
-{
-	const struct gguf_kv *v = kv(f, key);
-	assert_int_equal(v->type, GGUF_VT_BOOL);
-	assert_int_equal(v->v.b, want);
-}
-
-static void assert_str(const struct gg_outfile *f, const char *key, const char *want)
-{
-	const struct gguf_kv *v = kv(f, key);
-	assert_int_equal(v->type, GGUF_VT_STRING);
-	assert_string_equal(v->str.s, want);
-}
 
 /* The llama4.* keys, byte-wise sorted as Ollama writes them. */
 static const char *const llama4_keys[] = {
@@ -116,47 +59,47 @@ static const char *const llama4_keys[] = {
 
 static void check_llama4_kv(const struct gg_outfile *f)
 {
-	assert_str(f, "general.architecture", "llama4");
-	assert_u32(f, "general.file_type", 1);
-	assert_u32(f, "general.quantization_version", 2);
+	assert_kv_str(f, "general.architecture", "llama4");
+	assert_kv_u32(f, "general.file_type", 1);
+	assert_kv_u32(f, "general.quantization_version", 2);
 	/* From text_config (llamaModel.KV, renamed llama. -> llama4.). */
-	assert_u32(f, "llama4.vocab_size", 128256);
-	assert_u32(f, "llama4.block_count", NBLK);
-	assert_u32(f, "llama4.context_length", 131072);
-	assert_u32(f, "llama4.embedding_length", HID);
-	assert_u32(f, "llama4.attention.head_count", 4);
-	assert_u32(f, "llama4.attention.head_count_kv", 2);
-	assert_u32(f, "llama4.rope.dimension_count", 16);
-	assert_u32(f, "llama4.attention.head_dim", 16);
-	assert_u32(f, "llama4.attention.key_length", 16);
-	assert_u32(f, "llama4.attention.value_length", 16);
-	assert_f32(f, "llama4.rope.freq_base", 500000.0f);
-	assert_f32(f, "llama4.attention.layer_norm_rms_epsilon", 1e-5f);
+	assert_kv_u32(f, "llama4.vocab_size", 128256);
+	assert_kv_u32(f, "llama4.block_count", NBLK);
+	assert_kv_u32(f, "llama4.context_length", 131072);
+	assert_kv_u32(f, "llama4.embedding_length", HID);
+	assert_kv_u32(f, "llama4.attention.head_count", 4);
+	assert_kv_u32(f, "llama4.attention.head_count_kv", 2);
+	assert_kv_u32(f, "llama4.rope.dimension_count", 16);
+	assert_kv_u32(f, "llama4.attention.head_dim", 16);
+	assert_kv_u32(f, "llama4.attention.key_length", 16);
+	assert_kv_u32(f, "llama4.attention.value_length", 16);
+	assert_kv_f32(f, "llama4.rope.freq_base", 500000.0f);
+	assert_kv_f32(f, "llama4.attention.layer_norm_rms_epsilon", 1e-5f);
 	/* llama4Model.KV: dense FFN is intermediate_size_mlp, experts use
 	 * intermediate_size. */
-	assert_u32(f, "llama4.feed_forward_length", 96);
-	assert_u32(f, "llama4.expert_feed_forward_length", IEXP);
-	assert_u32(f, "llama4.expert_count", EXP);
-	assert_u32(f, "llama4.expert_used_count", 1);
-	assert_u32(f, "llama4.interleave_moe_layer_step", 2);
-	assert_bool(f, "llama4.use_qk_norm", true);
-	assert_u32(f, "llama4.attention.chunk_size", 8192);
-	assert_u32(f, "llama4.vision.block_count", 2);
-	assert_u32(f, "llama4.vision.embedding_length", 32);
-	assert_u32(f, "llama4.vision.feed_forward_length", 128);
-	assert_u32(f, "llama4.vision.attention.head_count", 2);
-	assert_u32(f, "llama4.vision.image_size", 32);
-	assert_u32(f, "llama4.vision.patch_size", 8);
-	assert_f32(f, "llama4.vision.rope.freq_base", 10000.0f);
-	assert_f32(f, "llama4.vision.layer_norm_epsilon", 1e-5f);
-	assert_f32(f, "llama4.vision.pixel_shuffle_ratio", 0.5f);
+	assert_kv_u32(f, "llama4.feed_forward_length", 96);
+	assert_kv_u32(f, "llama4.expert_feed_forward_length", IEXP);
+	assert_kv_u32(f, "llama4.expert_count", EXP);
+	assert_kv_u32(f, "llama4.expert_used_count", 1);
+	assert_kv_u32(f, "llama4.interleave_moe_layer_step", 2);
+	assert_kv_bool(f, "llama4.use_qk_norm", true);
+	assert_kv_u32(f, "llama4.attention.chunk_size", 8192);
+	assert_kv_u32(f, "llama4.vision.block_count", 2);
+	assert_kv_u32(f, "llama4.vision.embedding_length", 32);
+	assert_kv_u32(f, "llama4.vision.feed_forward_length", 128);
+	assert_kv_u32(f, "llama4.vision.attention.head_count", 2);
+	assert_kv_u32(f, "llama4.vision.image_size", 32);
+	assert_kv_u32(f, "llama4.vision.patch_size", 8);
+	assert_kv_f32(f, "llama4.vision.rope.freq_base", 10000.0f);
+	assert_kv_f32(f, "llama4.vision.layer_norm_epsilon", 1e-5f);
+	assert_kv_f32(f, "llama4.vision.pixel_shuffle_ratio", 0.5f);
 	/* Exactly these llama4.* keys, in byte order, after general.*. */
 	size_t n = sizeof llama4_keys / sizeof *llama4_keys;
 	assert_string_equal(f->kvs->kv[2].key, "general.quantization_version");
 	for (size_t i = 0; i < n; i++)
 		assert_string_equal(f->kvs->kv[3 + i].key, llama4_keys[i]);
 	assert_true(strncmp(f->kvs->kv[3 + n].key, "tokenizer.", 10) == 0);
-	assert_u32(f, "tokenizer.ggml.bos_token_id", 128000);
+	assert_kv_u32(f, "tokenizer.ggml.bos_token_id", 128000);
 }
 
 static void test_kv_both_profiles(void **state)
@@ -255,14 +198,6 @@ static void check_table(const struct gg_outfile *f, bool with_vision)
 	assert_int_equal(f->size, last->offset + last->nbytes); /* no trailing pad */
 }
 
-static const struct gg_tensor *tensor(struct gg_outfile *f, const char *name)
-{
-	const struct gg_tensor *t = gg_outfile_find(f, name);
-	if (!t)
-		fail_msg("%s: no tensor %s", f->name, name);
-	return t;
-}
-
 static void assert_ne(const struct gg_tensor *t, uint64_t a, uint64_t b, uint64_t c)
 {
 	assert_int_equal(t->ne[0], a);
@@ -283,51 +218,20 @@ static void test_ollama_one_file(void **state)
 	struct gg_outfile *f = &m->files[0];
 	check_table(f, true);
 	assert_int_equal(f->ntensors, 90); /* upstream: "wrong number of tensors; expected 90, got 48" */
-	assert_ne(tensor(f, "blk.1.ffn_gate_exps.weight"), HID, IEXP, EXP);
-	assert_ne(tensor(f, "blk.1.ffn_up_exps.weight"), HID, IEXP, EXP);
-	assert_ne(tensor(f, "blk.3.ffn_down_exps.weight"), IEXP, HID, EXP);
-	assert_ne(tensor(f, "blk.1.ffn_gate_inp.weight"), HID, EXP, 0);
-	assert_ne(tensor(f, "blk.1.ffn_gate_shexp.weight"), HID, IEXP, 0);
-	assert_ne(tensor(f, "blk.0.ffn_gate.weight"), HID, 96, 0);
-	assert_ne(tensor(f, "v.patch_embedding.weight"), 192, 32, 0);
-	assert_ne(tensor(f, "v.positional_embedding_vlm"), 32, 17, 0);
-	assert_ne(tensor(f, "mm.linear_1.weight"), 64, HID, 0);
-	assert_int_equal(tensor(f, "rope_freqs.weight")->ne[0], 8);
+	assert_ne(output_tensor(f, "blk.1.ffn_gate_exps.weight"), HID, IEXP, EXP);
+	assert_ne(output_tensor(f, "blk.1.ffn_up_exps.weight"), HID, IEXP, EXP);
+	assert_ne(output_tensor(f, "blk.3.ffn_down_exps.weight"), IEXP, HID, EXP);
+	assert_ne(output_tensor(f, "blk.1.ffn_gate_inp.weight"), HID, EXP, 0);
+	assert_ne(output_tensor(f, "blk.1.ffn_gate_shexp.weight"), HID, IEXP, 0);
+	assert_ne(output_tensor(f, "blk.0.ffn_gate.weight"), HID, 96, 0);
+	assert_ne(output_tensor(f, "v.patch_embedding.weight"), 192, 32, 0);
+	assert_ne(output_tensor(f, "v.positional_embedding_vlm"), 32, 17, 0);
+	assert_ne(output_tensor(f, "mm.linear_1.weight"), 64, HID, 0);
+	assert_int_equal(output_tensor(f, "rope_freqs.weight")->ne[0], 8);
 	gg_model_close(m);
 }
 
 /* ---- source bytes and naive references ---- */
-
-static uint8_t *read_source(const struct gg_model *m, const char *name,
-			    const struct st_tensor **out)
-{
-	const struct st_tensor *st = st_set_find(m->st, name);
-	if (!st)
-		fail_msg("no source tensor %s", name);
-	uint8_t *buf = malloc(st->nbytes);
-	int fd = open(m->st->files[st->file].path, O_RDONLY);
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, buf, st->nbytes, (off_t)st->offset), (ssize_t)st->nbytes);
-	close(fd);
-	*out = st;
-	return buf;
-}
-
-static uint8_t *read_out(struct gg_outfile *f, const struct gg_tensor *t)
-{
-	uint8_t *buf = malloc(t->nbytes);
-	gg_err e;
-	if (gg_tensor_read(f, t, 0, t->nbytes, buf, &e))
-		fail_msg("read %s: %s", t->name, e.msg);
-	return buf;
-}
-
-static uint16_t u16_at(const uint8_t *p, size_t i)
-{
-	uint16_t v;
-	memcpy(&v, p + 2 * i, 2);
-	return v;
-}
 
 /* out[e][i][h] = src[e][h][half * I + i]  (gate: half 0, up: half 1) */
 static void assert_gate_up_half(const uint8_t *src, const uint8_t *out, int half)
@@ -383,10 +287,10 @@ static void check_experts(struct gg_model *m, struct gg_outfile *f, int blk)
 	assert_int_equal(st->shape[2], 2 * IEXP);
 	for (int half = 0; half < 2; half++) {
 		snprintf(name, sizeof name, "blk.%d.%s", blk, half ? "ffn_up_exps.weight" : "ffn_gate_exps.weight");
-		const struct gg_tensor *t = tensor(f, name);
+		const struct gg_tensor *t = output_tensor(f, name);
 		assert_int_equal(t->type, GG_TYPE_BF16);
 		assert_false(t->is_copy);
-		uint8_t *out = read_out(f, t);
+		uint8_t *out = read_output(f, t);
 		assert_gate_up_half(src, out, half);
 		assert_ranges(f, t, out);
 		free(out);
@@ -395,8 +299,8 @@ static void check_experts(struct gg_model *m, struct gg_outfile *f, int blk)
 	snprintf(name, sizeof name, "language_model.model.layers.%d.feed_forward.experts.down_proj", blk);
 	src = read_source(m, name, &st);
 	snprintf(name, sizeof name, "blk.%d.ffn_down_exps.weight", blk);
-	const struct gg_tensor *t = tensor(f, name);
-	uint8_t *out = read_out(f, t);
+	const struct gg_tensor *t = output_tensor(f, name);
+	uint8_t *out = read_output(f, t);
 	assert_down_transposed(src, out);
 	assert_ranges(f, t, out);
 	free(out);
@@ -412,14 +316,6 @@ static void test_expert_split_and_transpose(void **state)
 		check_experts(m, &m->files[0], 3);
 		gg_model_close(m);
 	}
-}
-
-static float bf16_value(uint16_t b)
-{
-	uint32_t u = (uint32_t)b << 16;
-	float f;
-	memcpy(&f, &u, 4);
-	return f;
 }
 
 static float f16_value(uint16_t h)
@@ -439,28 +335,28 @@ static void test_dtypes_and_values(void **state)
 	struct gg_outfile *f = &m->files[0];
 	const struct st_tensor *st;
 	uint8_t *src = read_source(m, "language_model.model.layers.3.feed_forward.router.weight", &st);
-	const struct gg_tensor *t = tensor(f, "blk.3.ffn_gate_inp.weight");
+	const struct gg_tensor *t = output_tensor(f, "blk.3.ffn_gate_inp.weight");
 	assert_int_equal(t->type, GG_TYPE_F32);
-	float *r = (float *)read_out(f, t);
+	float *r = (float *)read_output(f, t);
 	for (size_t i = 0; i < st->nelem; i++)
-		assert_true(r[i] == bf16_value(u16_at(src, i)));
+		assert_true(r[i] == bf16_to_float(u16_at(src, i)));
 	free(r);
 	free(src);
 
 	src = read_source(m, "language_model.model.layers.1.feed_forward.shared_expert.down_proj.weight", &st);
-	t = tensor(f, "blk.1.ffn_down_shexp.weight");
+	t = output_tensor(f, "blk.1.ffn_down_shexp.weight");
 	assert_true(t->is_copy);
-	uint8_t *o = read_out(f, t);
+	uint8_t *o = read_output(f, t);
 	assert_memory_equal(o, src, st->nbytes);
 	free(o);
 	free(src);
 
 	src = read_source(m, "vision_model.model.layers.1.mlp.fc1.weight", &st);
-	t = tensor(f, "v.blk.1.mlp.fc1.weight");
+	t = output_tensor(f, "v.blk.1.mlp.fc1.weight");
 	assert_int_equal(t->type, GG_TYPE_F16);
-	o = read_out(f, t);
+	o = read_output(f, t);
 	for (size_t i = 0; i < st->nelem; i++) {
-		float want = bf16_value(u16_at(src, i)), got = f16_value(u16_at(o, i));
+		float want = bf16_to_float(u16_at(src, i)), got = f16_value(u16_at(o, i));
 		if (fabsf(want) >= 0x1p-14f ? got != want : fabsf(got - want) > 0x1p-25f)
 			fail_msg("v.blk.1.mlp.fc1.weight[%zu] = %g, want %g", i, got, want);
 	}
@@ -468,11 +364,11 @@ static void test_dtypes_and_values(void **state)
 	free(src);
 
 	src = read_source(m, "vision_model.positional_embedding_vlm", &st);
-	t = tensor(f, "v.positional_embedding_vlm");
+	t = output_tensor(f, "v.positional_embedding_vlm");
 	assert_int_equal(t->type, GG_TYPE_F32);
-	r = (float *)read_out(f, t);
+	r = (float *)read_output(f, t);
 	for (size_t i = 0; i < st->nelem; i++)
-		assert_true(r[i] == bf16_value(u16_at(src, i)));
+		assert_true(r[i] == bf16_to_float(u16_at(src, i)));
 	free(r);
 	free(src);
 	gg_model_close(m);
@@ -534,22 +430,22 @@ static void test_llamacpp_two_files(void **state)
 			continue;
 		char want[128];
 		clip_name(t->name, want, sizeof want);
-		const struct gg_tensor *c = tensor(mm, want);
+		const struct gg_tensor *c = output_tensor(mm, want);
 		assert_int_equal(c->type, t->type);
 		assert_int_equal(c->n_dims, t->n_dims);
 		assert_memory_equal(c->ne, t->ne, sizeof t->ne);
-		uint8_t *a = read_out(fo, t), *b = read_out(mm, c);
+		uint8_t *a = read_output(fo, t), *b = read_output(mm, c);
 		assert_memory_equal(a, b, t->nbytes);
 		free(a);
 		free(b);
 		seen++;
 	}
 	assert_int_equal(seen, 42);
-	tensor(mm, "v.position_embd.weight");
-	tensor(mm, "mm.model.fc.weight");
-	tensor(mm, "v.blk.0.attn_out.weight");
-	tensor(mm, "v.blk.1.ffn_down.bias");
-	tensor(mm, "v.blk.1.ln2.weight");
+	output_tensor(mm, "v.position_embd.weight");
+	output_tensor(mm, "mm.model.fc.weight");
+	output_tensor(mm, "v.blk.0.attn_out.weight");
+	output_tensor(mm, "v.blk.1.ffn_down.bias");
+	output_tensor(mm, "v.blk.1.ln2.weight");
 	gg_model_close(o);
 	gg_model_close(l);
 }
@@ -572,29 +468,29 @@ static void test_mmproj_kv(void **state)
 	assert_int_equal(mm->kvs->n, N(keys));
 	for (size_t i = 0; i < N(keys); i++)
 		assert_string_equal(mm->kvs->kv[i].key, keys[i]);
-	assert_str(mm, "general.architecture", "clip");
-	assert_str(mm, "general.type", "mmproj");
-	assert_str(mm, "clip.projector_type", "llama4");
-	assert_bool(mm, "clip.has_vision_encoder", true);
-	assert_bool(mm, "clip.use_gelu", true);
-	assert_u32(mm, "clip.vision.image_size", 32);
-	assert_u32(mm, "clip.vision.patch_size", 8);
-	assert_u32(mm, "clip.vision.embedding_length", 32);
-	assert_u32(mm, "clip.vision.feed_forward_length", 128);
-	assert_u32(mm, "clip.vision.block_count", 2);
-	assert_u32(mm, "clip.vision.attention.head_count", 2);
-	assert_u32(mm, "clip.vision.projection_dim", HID); /* text hidden size */
-	assert_u32(mm, "clip.vision.projector.scale_factor", 2); /* 1 / 0.5 */
-	assert_f32(mm, "clip.vision.attention.layer_norm_epsilon", 1e-5f);
+	assert_kv_str(mm, "general.architecture", "clip");
+	assert_kv_str(mm, "general.type", "mmproj");
+	assert_kv_str(mm, "clip.projector_type", "llama4");
+	assert_kv_bool(mm, "clip.has_vision_encoder", true);
+	assert_kv_bool(mm, "clip.use_gelu", true);
+	assert_kv_u32(mm, "clip.vision.image_size", 32);
+	assert_kv_u32(mm, "clip.vision.patch_size", 8);
+	assert_kv_u32(mm, "clip.vision.embedding_length", 32);
+	assert_kv_u32(mm, "clip.vision.feed_forward_length", 128);
+	assert_kv_u32(mm, "clip.vision.block_count", 2);
+	assert_kv_u32(mm, "clip.vision.attention.head_count", 2);
+	assert_kv_u32(mm, "clip.vision.projection_dim", HID); /* text hidden size */
+	assert_kv_u32(mm, "clip.vision.projector.scale_factor", 2); /* 1 / 0.5 */
+	assert_kv_f32(mm, "clip.vision.attention.layer_norm_epsilon", 1e-5f);
 	/* From preprocessor_config.json (not Llama 4's 0.5 defaults). */
 	static const float mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f };
 	static const float sd[3] = { 0.26862954f, 0.26130258f, 0.27577711f };
-	const struct gguf_kv *v = kv(mm, "clip.vision.image_mean");
+	const struct gguf_kv *v = kv_get(mm, "clip.vision.image_mean");
 	assert_int_equal(v->type, GGUF_VT_ARRAY);
 	assert_int_equal(v->arr_type, GGUF_VT_F32);
 	assert_int_equal(v->arr_n, 3);
 	assert_memory_equal(v->arr, mean, sizeof mean);
-	v = kv(mm, "clip.vision.image_std");
+	v = kv_get(mm, "clip.vision.image_std");
 	assert_memory_equal(v->arr, sd, sizeof sd);
 	gg_model_close(l);
 }
@@ -610,40 +506,27 @@ static void test_profiles_share_text_bytes(void **state)
 		const struct gg_tensor *t = &fl->tensors[i];
 		if (t->nbytes > (1u << 20))
 			continue; /* embeddings: plain copies, covered by is_copy */
-		const struct gg_tensor *u = tensor(fo, t->name);
+		const struct gg_tensor *u = output_tensor(fo, t->name);
 		assert_int_equal(t->type, u->type);
-		uint8_t *a = read_out(fl, t), *b = read_out(fo, u);
+		uint8_t *a = read_output(fl, t), *b = read_output(fo, u);
 		assert_memory_equal(a, b, t->nbytes);
 		free(a);
 		free(b);
 	}
-	assert_true(tensor(fl, "token_embd.weight")->is_copy);
+	assert_true(output_tensor(fl, "token_embd.weight")->is_copy);
 	gg_model_close(o);
 	gg_model_close(l);
 }
 
 /* ---- untrusted input ---- */
 
-static char tmpdir[64];
-
-static void write_file(const char *name, const void *data, size_t n)
-{
-	char path[256];
-	snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-	FILE *fp = fopen(path, "wb");
-	assert_non_null(fp);
-	assert_int_equal(fwrite(data, 1, n, fp), n);
-	fclose(fp);
-}
-
 /* A model dir holding the fixture's tokenizer, a small config and one
  * safetensors file with a single BF16 expert tensor of the given shape. */
-static void make_bad_dir(uint32_t config_experts, const char *tensor_name,
-			 const uint64_t *shape, int ndim)
+static char *make_bad_dir(uint32_t config_experts, const char *tensor_name,
+			  const uint64_t *shape, int ndim)
 {
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/gguffs-l4-XXXXXX");
-	assert_non_null(mkdtemp(tmpdir));
-	char *rel = fixture_dir(), *src = realpath(rel, NULL); /* symlinks need it absolute */
+	char *tmpdir = make_temp_dir("l4");
+	char *rel = fixture_path(FIXTURE), *src = realpath(rel, NULL); /* symlinks need it absolute */
 	free(rel);
 	assert_non_null(src);
 	for (int i = 0; i < 2; i++) {
@@ -661,7 +544,7 @@ static void make_bad_dir(uint32_t config_experts, const char *tensor_name,
 			 " \"num_hidden_layers\": 2, \"num_local_experts\": %u,"
 			 " \"vocab_size\": 128256}, \"vision_config\": {}}",
 			 config_experts);
-	write_file("config.json", cfg, (size_t)n);
+	write_file(tmpdir, "config.json", cfg, (size_t)n);
 	uint64_t nelem = 1;
 	char dims[64] = "";
 	for (int d = 0; d < ndim; d++) {
@@ -680,32 +563,22 @@ static void make_bad_dir(uint32_t config_experts, const char *tensor_name,
 	uint64_t len = (uint64_t)hl;
 	memcpy(buf, &len, 8);
 	memcpy(buf + 8, hdr, (size_t)hl);
-	write_file("model.safetensors", buf, total);
+	write_file(tmpdir, "model.safetensors", buf, total);
 	free(buf);
-}
-
-static void remove_bad_dir(void)
-{
-	const char *files[] = { "tokenizer.json", "tokenizer_config.json",
-				"config.json", "model.safetensors" };
-	char path[256];
-	for (size_t i = 0; i < N(files); i++) {
-		snprintf(path, sizeof path, "%s/%s", tmpdir, files[i]);
-		unlink(path);
-	}
-	rmdir(tmpdir);
+	return tmpdir;
 }
 
 static void expect_error(uint32_t experts, const char *name, const uint64_t *shape,
 			 int ndim, const char *needle)
 {
 	for (int p = 0; p < 2; p++) {
-		make_bad_dir(experts, name, shape, ndim);
+		char *dir = make_bad_dir(experts, name, shape, ndim);
 		struct gg_options opt = { .profile = p ? GG_PROFILE_OLLAMA : GG_PROFILE_LLAMACPP };
 		struct gg_model *m = NULL;
 		gg_err e;
-		int rc = gg_model_open(tmpdir, &opt, &m, &e);
-		remove_bad_dir();
+		int rc = gg_model_open(dir, &opt, &m, &e);
+		remove_tree(dir);
+		free(dir);
 		if (rc == 0) {
 			gg_model_close(m);
 			fail_msg("%s %s: opened without error", name, needle);

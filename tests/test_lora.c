@@ -21,6 +21,7 @@
 #include "engine.h"
 #include "gguf_reader.h"
 #include "model.h"
+#include "testutil.h"
 
 #define H 64
 #define I 128
@@ -30,26 +31,13 @@
 #define RANK 4
 #define LAYERS 2
 
-static char *fixture(const char *name)
-{
-	const char *root = getenv("GGUFFS_FIXTURES");
-	char buf[4096];
-	if (root)
-		snprintf(buf, sizeof buf, "%s/%s", root, name);
-	else
-		snprintf(buf, sizeof buf, "%s/tests/fixtures/out/%s",
-			 getenv("GGUFFS_SOURCE_ROOT") ? getenv("GGUFFS_SOURCE_ROOT") : ".",
-			 name);
-	return strdup(buf);
-}
-
 /* Open an adapter fixture against `base` (a path, or NULL for the default
  * base fixture directory). Returns -1 and the message on failure. */
 static int try_open(const char *name, enum gg_profile p, const char *base,
 		    struct gg_model **m, gg_err *e)
 {
-	char *dir = fixture(name);
-	char *base_dir = base ? strdup(base) : fixture("llama-f32-tied");
+	char *dir = fixture_path(name);
+	char *base_dir = base ? strdup(base) : fixture_path("llama-f32-tied");
 	struct gg_options opt = { .profile = p, .base = base_dir };
 	int rc = gg_model_open(dir, &opt, m, e);
 	free(dir);
@@ -86,49 +74,19 @@ static void expect_error(const char *name, enum gg_profile p, const char *base,
 
 /* ---- KVs ---- */
 
-static const struct gguf_kv *kv(const struct gg_outfile *f, const char *key)
-{
-	const struct gguf_kv *v = gguf_kvs_get(f->kvs, key);
-	if (!v)
-		fail_msg("missing KV %s", key);
-	return v;
-}
-
-static void assert_u32(const struct gg_outfile *f, const char *key, uint32_t want)
-{
-	const struct gguf_kv *v = kv(f, key);
-	assert_int_equal(v->type, GGUF_VT_U32);
-	assert_int_equal(v->v.u, want);
-}
-
-static void assert_f32(const struct gg_outfile *f, const char *key, float want)
-{
-	const struct gguf_kv *v = kv(f, key);
-	assert_int_equal(v->type, GGUF_VT_F32);
-	if ((float)v->v.f != want)
-		fail_msg("%s = %g, want %g", key, v->v.f, (double)want);
-}
-
-static void assert_str(const struct gg_outfile *f, const char *key, const char *want)
-{
-	const struct gguf_kv *v = kv(f, key);
-	assert_int_equal(v->type, GGUF_VT_STRING);
-	assert_string_equal(v->str.s, want);
-}
-
 static void assert_adapter_kv(const struct gg_model *m, float alpha)
 {
 	assert_int_equal(m->nfiles, 1);
 	const struct gg_outfile *f = &m->files[0];
 	assert_string_equal(f->name, "adapter.gguf");
-	assert_f32(f, "adapter.lora.alpha", alpha);
-	assert_str(f, "adapter.type", "lora");
-	assert_str(f, "general.architecture", "llama");
-	assert_u32(f, "general.file_type", 1);
-	assert_str(f, "general.type", "adapter");
-	assert_str(f, "general.version", "v0.2");
-	assert_u32(f, "llama.attention.head_count", NH);
-	assert_u32(f, "llama.attention.head_count_kv", NKV);
+	assert_kv_f32(f, "adapter.lora.alpha", alpha);
+	assert_kv_str(f, "adapter.type", "lora");
+	assert_kv_str(f, "general.architecture", "llama");
+	assert_kv_u32(f, "general.file_type", 1);
+	assert_kv_str(f, "general.type", "adapter");
+	assert_kv_str(f, "general.version", "v0.2");
+	assert_kv_u32(f, "llama.attention.head_count", NH);
+	assert_kv_u32(f, "llama.attention.head_count_kv", NKV);
 	/* Exactly these, sorted byte-wise as Ollama writes them. */
 	assert_int_equal(f->kvs->n, 8);
 	assert_string_equal(f->kvs->kv[0].key, "adapter.lora.alpha");
@@ -175,11 +133,7 @@ static const struct module modules[] = {
 
 static const struct gg_tensor *find(const struct gg_model *m, const char *name)
 {
-	for (size_t i = 0; i < m->files[0].ntensors; i++)
-		if (strcmp(m->files[0].tensors[i].name, name) == 0)
-			return &m->files[0].tensors[i];
-	fail_msg("tensor %s missing", name);
-	return NULL;
+	return output_tensor(&m->files[0], name);
 }
 
 static void out_name(char *buf, size_t n, int layer, const struct module *mod, bool b)
@@ -221,21 +175,11 @@ static void test_names_shapes(void **state)
 
 /* ---- bytes against naive references ---- */
 
-/* Llama's rotary permutation as row arithmetic: output row h*D + 2k + s
- * holds source row h*D + s*D/2 + k. */
-static uint64_t rot_src_row(uint64_t dst, uint64_t rows, uint64_t heads)
-{
-	uint64_t d = rows / heads, h = dst / d, r = dst % d;
-	return h * d + (r % 2) * (d / 2) + r / 2;
-}
-
-/* A source tensor's values as floats. */
+/* A source tensor's values as floats (bytes read from its shard). */
 static float *source(const struct gg_model *m, const char *name, uint64_t *n)
 {
-	const struct st_tensor *st = st_set_find(m->st, name);
-	if (!st)
-		fail_msg("source %s missing", name);
-	const uint8_t *p = m->st->files[st->file].map + st->offset;
+	const struct st_tensor *st;
+	uint8_t *p = read_source(m, name, &st);
 	float *v = malloc(st->nelem * sizeof *v);
 	for (uint64_t i = 0; i < st->nelem; i++) {
 		if (st->dtype == GG_TYPE_F32) {
@@ -246,6 +190,7 @@ static float *source(const struct gg_model *m, const char *name, uint64_t *n)
 			v[i] = st->dtype == GG_TYPE_BF16 ? gg_bf16_to_f32(h) : gg_f16_to_f32(h);
 		}
 	}
+	free(p);
 	*n = st->nelem;
 	return v;
 }
@@ -263,7 +208,7 @@ static float *expected(const float *src, enum layout lay, bool b, uint64_t in,
 	if (!b) {
 		for (uint64_t i = 0; i < in; i++)
 			for (uint64_t j = 0; j < r; j++) {
-				uint64_t si = in_heads ? rot_src_row(i, in, in_heads) : i;
+				uint64_t si = in_heads ? rotary_source_row(i, in, in_heads) : i;
 				if (lay == MLX)       /* src [in, r] -> out [r, in] */
 					v[j * in + i] = src[si * r + j];
 				else if (in_heads)    /* buffer read as [in, r] */
@@ -274,7 +219,7 @@ static float *expected(const float *src, enum layout lay, bool b, uint64_t in,
 		return v;
 	}
 	for (uint64_t o = 0; o < out; o++) {
-		uint64_t so = out_heads ? rot_src_row(o, out, out_heads) : o;
+		uint64_t so = out_heads ? rotary_source_row(o, out, out_heads) : o;
 		for (uint64_t j = 0; j < r; j++)
 			v[o * r + j] = lay == MLX ? src[j * out + so] : src[so * r + j];
 	}
@@ -287,10 +232,7 @@ static void check_bytes(const struct gg_model *m, const char *name,
 	const struct gg_outfile *f = &m->files[0];
 	const struct gg_tensor *t = find(m, name);
 	assert_int_equal(t->nelem, n);
-	uint16_t *got = malloc(t->nbytes);
-	gg_err e;
-	if (gg_tensor_read(f, t, 0, t->nbytes, got, &e))
-		fail_msg("read %s: %s", name, e.msg);
+	uint16_t *got = (uint16_t *)read_output(f, t);
 	for (uint64_t i = 0; i < n; i++) {
 		uint16_t w = t->type == GG_TYPE_F16 ? gg_f32_to_f16(want[i])
 						    : gg_f32_to_bf16(want[i]);
@@ -372,10 +314,8 @@ static void test_profiles_differ_only_in_qk(void **state)
 	int differ = 0;
 	for (size_t i = 0; i < fa->ntensors; i++) {
 		const struct gg_tensor *t = &fa->tensors[i];
-		uint8_t *x = malloc(t->nbytes), *y = malloc(t->nbytes);
-		gg_err e;
-		assert_int_equal(gg_tensor_read(fa, t, 0, t->nbytes, x, &e), 0);
-		assert_int_equal(gg_tensor_read(fb, &fb->tensors[i], 0, t->nbytes, y, &e), 0);
+		assert_int_equal(fb->tensors[i].nbytes, t->nbytes);
+		uint8_t *x = read_output(fa, t), *y = read_output(fb, &fb->tensors[i]);
 		bool qk = strstr(t->name, "attn_q.") || strstr(t->name, "attn_k.");
 		bool same = memcmp(x, y, t->nbytes) == 0;
 		if (qk == same)
@@ -423,16 +363,11 @@ static void write_outfile(const struct gg_outfile *f, const char *path)
 static void test_base_gguf_file(void **state)
 {
 	(void)state;
-	char *dir = fixture("llama-f32-tied");
-	struct gg_options opt = { .profile = GG_PROFILE_LLAMACPP };
-	struct gg_model *base = NULL;
-	gg_err e;
-	if (gg_model_open(dir, &opt, &base, &e))
-		fail_msg("open base: %s", e.msg);
+	struct gg_model *base = open_fixture("llama-f32-tied", GG_PROFILE_LLAMACPP);
 	char *path = tmp_path("base");
 	write_outfile(&base->files[0], path);
 	gg_model_close(base);
-	free(dir);
+	gg_err e;
 	for (int p = GG_PROFILE_LLAMACPP; p <= GG_PROFILE_OLLAMA; p++) {
 		struct gg_model *x = open_adapter("lora-llama", p, NULL);
 		struct gg_model *y = open_adapter("lora-llama", p, path);
@@ -499,7 +434,7 @@ static void test_base_errors(void **state)
 	(void)state;
 	struct gg_model *m = NULL;
 	gg_err e = { { 0 } };
-	char *dir = fixture("lora-llama");
+	char *dir = fixture_path("lora-llama");
 	struct gg_options none = { .profile = GG_PROFILE_LLAMACPP };
 	assert_int_equal(gg_model_open(dir, &none, &m, &e), -1);
 	assert_non_null(strstr(e.msg, "base=... is required"));
@@ -532,7 +467,7 @@ static void test_base_errors(void **state)
 	expect_error("lora-alpha-float", GG_PROFILE_OLLAMA, p,
 		     "head_count_kv", NULL);
 	m = open_adapter("lora-alpha-float", GG_PROFILE_LLAMACPP, p);
-	assert_u32(&m->files[0], "llama.attention.head_count_kv", NH);
+	assert_kv_u32(&m->files[0], "llama.attention.head_count_kv", NH);
 	gg_model_close(m);
 	unlink(p);
 	free(p);
@@ -547,7 +482,7 @@ static void test_base_errors(void **state)
 	free(p);
 
 	/* Not a GGUF at all. */
-	char *cfg = fixture("llama-f32-tied/config.json");
+	char *cfg = fixture_path("llama-f32-tied/config.json");
 	expect_error("lora-llama", GG_PROFILE_LLAMACPP, cfg, "config.json", NULL);
 	free(cfg);
 }
@@ -576,46 +511,24 @@ static void test_adapter_errors(void **state)
  * copy of lora-alpha-float's safetensors (or an empty one). */
 static char *scratch_adapter(const char *config, bool empty)
 {
-	char *dir = strdup("/tmp/gguffs-test-lora-dir-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	char path[4200];
-	snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(config, f);
-	fclose(f);
-	snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
-	f = fopen(path, "wb");
-	assert_non_null(f);
+	char *dir = make_temp_dir("lora-dir");
+	write_text(dir, "adapter_config.json", config);
 	if (empty) {
-		static const char hdr[] = "{}      ";
-		uint64_t n = 8;
-		fwrite(&n, 8, 1, f);
-		fwrite(hdr, 1, 8, f);
+		/* header length 8, then the 8-byte header "{}" padded */
+		static const char st[16] = { 8, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' ', ' ', ' ', ' ', ' ' };
+		write_file(dir, "adapter_model.safetensors", st, sizeof st);
 	} else {
-		char *src = fixture("lora-alpha-float/adapter_model.safetensors");
+		char *src = fixture_path("lora-alpha-float/adapter_model.safetensors");
 		char *data = NULL;
 		size_t len = 0;
 		gg_err e;
 		if (gg_read_file(src, 1 << 20, &data, &len, &e))
 			fail_msg("%s", e.msg);
-		assert_int_equal(fwrite(data, 1, len, f), len);
+		write_file(dir, "adapter_model.safetensors", data, len);
 		free(data);
 		free(src);
 	}
-	fclose(f);
 	return dir;
-}
-
-static void remove_scratch(char *dir)
-{
-	char path[4200];
-	snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-	unlink(path);
-	snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
-	unlink(path);
-	rmdir(dir);
-	free(dir);
 }
 
 /* Opens the scratch adapter; want == NULL expects success with alpha. */
@@ -623,7 +536,7 @@ static void scratch_case(const char *config, bool empty, const char *want,
 			 float alpha)
 {
 	char *dir = scratch_adapter(config, empty);
-	char *base = fixture("llama-f32-tied");
+	char *base = fixture_path("llama-f32-tied");
 	struct gg_options opt = { .profile = GG_PROFILE_LLAMACPP, .base = base };
 	struct gg_model *m = NULL;
 	gg_err e = { { 0 } };
@@ -636,11 +549,12 @@ static void scratch_case(const char *config, bool empty, const char *want,
 	} else {
 		if (rc)
 			fail_msg("%s: %s", config, e.msg);
-		assert_f32(&m->files[0], "adapter.lora.alpha", alpha);
+		assert_kv_f32(&m->files[0], "adapter.lora.alpha", alpha);
 		gg_model_close(m);
 	}
 	free(base);
-	remove_scratch(dir);
+	remove_tree(dir);
+	free(dir);
 }
 
 static void test_config_values(void **state)

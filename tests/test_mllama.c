@@ -14,7 +14,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -26,6 +25,7 @@
 
 #include "engine.h"
 #include "model.h"
+#include "testutil.h"
 
 #define FIXTURE "mllama-tiny"
 /* The fixture's dimensions (make-mllama.mjs TEXT / VISION). */
@@ -36,36 +36,9 @@
 #define VISION_LAYERS 4
 #define VISION_GLOBAL 2
 
-static char *fixture_dir(void)
+static struct gg_model *open_profile(enum gg_profile p)
 {
-	const char *root = getenv("GGUFFS_FIXTURES");
-	char buf[4096];
-	if (root)
-		snprintf(buf, sizeof buf, "%s/%s", root, FIXTURE);
-	else
-		snprintf(buf, sizeof buf, "%s/tests/fixtures/out/%s",
-			 getenv("GGUFFS_SOURCE_ROOT") ? getenv("GGUFFS_SOURCE_ROOT") : ".",
-			 FIXTURE);
-	return strdup(buf);
-}
-
-static struct gg_model *open_dir(const char *dir, enum gg_profile p)
-{
-	struct gg_options opt = { .profile = p };
-	struct gg_model *m = NULL;
-	gg_err e;
-	if (gg_model_open(dir, &opt, &m, &e))
-		fail_msg("open %s: %s (run tests/run.sh, which makes the fixtures)",
-			 dir, e.msg);
-	return m;
-}
-
-static struct gg_model *open_fixture(enum gg_profile p)
-{
-	char *dir = fixture_dir();
-	struct gg_model *m = open_dir(dir, p);
-	free(dir);
-	return m;
+	return open_fixture(FIXTURE, p);
 }
 
 /* ---- the expected table ------------------------------------------------ */
@@ -232,45 +205,9 @@ static void build_expected(void)
 
 /* ---- reading bytes ----------------------------------------------------- */
 
-static uint8_t *read_source(const struct gg_model *m, const char *name,
-			    const struct st_tensor **out)
-{
-	const struct st_tensor *st = st_set_find(m->st, name);
-	if (!st)
-		fail_msg("fixture has no source tensor %s", name);
-	uint8_t *buf = malloc(st->nbytes);
-	int fd = open(m->st->files[st->file].path, O_RDONLY);
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, buf, st->nbytes, (off_t)st->offset), (ssize_t)st->nbytes);
-	close(fd);
-	*out = st;
-	return buf;
-}
-
-static uint8_t *read_output(const struct gg_outfile *f, const struct gg_tensor *t)
-{
-	uint8_t *buf = malloc(t->nbytes);
-	gg_err e;
-	if (gg_tensor_read(f, t, 0, t->nbytes, buf, &e))
-		fail_msg("read %s: %s", t->name, e.msg);
-	return buf;
-}
-
 static float bf16_at(const uint8_t *p, uint64_t i)
 {
-	uint16_t b;
-	memcpy(&b, p + 2 * i, 2);
-	uint32_t bits = (uint32_t)b << 16;
-	float f;
-	memcpy(&f, &bits, 4);
-	return f;
-}
-
-/* Output row r = h*D + 2k + s holds source row h*D + s*D/2 + k. */
-static uint64_t source_row(uint64_t r, uint64_t rows, uint32_t heads)
-{
-	uint64_t D = rows / heads, h = r / D, rem = r % D;
-	return h * D + (rem % 2) * (D / 2) + rem / 2;
+	return bf16_to_float(u16_at(p, i));
 }
 
 static int64_t ordered_bits(float f)
@@ -296,7 +233,7 @@ static void check_data(const struct expect *w, const struct gg_tensor *t,
 	bool changed = false;
 	for (uint64_t j = 0; j < st->nelem; j++) {
 		uint64_t r = j / cols, c = j % cols;
-		uint64_t sj = w->x == PERM ? source_row(r, rows, w->heads) * cols + c : j;
+		uint64_t sj = w->x == PERM ? rotary_source_row(r, rows, w->heads) * cols + c : j;
 		float x = bf16_at(src, sj);
 		changed |= sj != j;
 		if (w->type == BF16) {
@@ -328,46 +265,10 @@ static void check_data(const struct expect *w, const struct gg_tensor *t,
 
 /* ---- tests ------------------------------------------------------------- */
 
-static const struct gguf_kv *kv(const struct gg_outfile *f, const char *key)
-{
-	const struct gguf_kv *v = gguf_kvs_get(f->kvs, key);
-	if (!v)
-		fail_msg("missing KV %s", key);
-	return v;
-}
-
-static void assert_u32(const struct gg_outfile *f, const char *key, uint32_t want_v)
-{
-	const struct gguf_kv *v = kv(f, key);
-	if (v->type != GGUF_VT_U32)
-		fail_msg("%s: type %d, want UINT32", key, (int)v->type);
-	assert_int_equal(v->v.u, want_v);
-}
-
-static void assert_f32(const struct gg_outfile *f, const char *key, float want_v)
-{
-	const struct gguf_kv *v = kv(f, key);
-	if (v->type != GGUF_VT_F32)
-		fail_msg("%s: type %d, want FLOAT32", key, (int)v->type);
-	assert_true((float)v->v.f == want_v);
-}
-
-static void assert_i32_array(const struct gg_outfile *f, const char *key,
-			     const int32_t *vals, uint64_t n)
-{
-	const struct gguf_kv *v = kv(f, key);
-	assert_int_equal(v->type, GGUF_VT_ARRAY);
-	if (v->arr_type != GGUF_VT_I32)
-		fail_msg("%s: element type %d, want INT32", key, (int)v->arr_type);
-	assert_int_equal(v->arr_n, n);
-	if (n)
-		assert_memory_equal(v->arr, vals, n * sizeof *vals);
-}
-
 static void test_kv(void **state)
 {
 	(void)state;
-	struct gg_model *m = open_fixture(GG_PROFILE_OLLAMA);
+	struct gg_model *m = open_profile(GG_PROFILE_OLLAMA);
 	const struct gg_outfile *f = &m->files[0];
 	/* Exactly these keys, byte-wise sorted; nothing about the notice. */
 	const char *keys[] = {
@@ -390,35 +291,35 @@ static void test_kv(void **state)
 	}
 	for (; i < f->kvs->n; i++) /* the rest is the shared tokenizer block */
 		assert_int_equal(strncmp(f->kvs->kv[i].key, "tokenizer.", 10), 0);
-	const struct gguf_kv *arch = kv(f, "general.architecture");
+	const struct gguf_kv *arch = kv_get(f, "general.architecture");
 	assert_string_equal(arch->str.s, "mllama");
-	assert_u32(f, "general.file_type", 1);
-	assert_u32(f, "general.quantization_version", 2);
-	assert_i32_array(f, "mllama.attention.cross_attention_layers", (int32_t[]){ 1, 3 }, 2);
-	assert_u32(f, "mllama.attention.head_count", 4);
-	assert_u32(f, "mllama.attention.head_count_kv", 2);
-	assert_f32(f, "mllama.attention.layer_norm_rms_epsilon", 1e-5f);
-	assert_u32(f, "mllama.block_count", 5);
-	assert_u32(f, "mllama.context_length", 131072);
-	assert_u32(f, "mllama.embedding_length", 64);
-	assert_u32(f, "mllama.feed_forward_length", 128);
-	assert_u32(f, "mllama.rope.dimension_count", 16);
-	assert_f32(f, "mllama.rope.freq_base", 500000.0f);
-	assert_u32(f, "mllama.vision.attention.head_count", 3);
-	assert_f32(f, "mllama.vision.attention.layer_norm_epsilon", 1e-5f);
-	assert_u32(f, "mllama.vision.block_count", 4);
-	assert_u32(f, "mllama.vision.embedding_length", 48);
-	assert_u32(f, "mllama.vision.feed_forward_length", 96);
-	assert_u32(f, "mllama.vision.global.block_count", 2);
-	assert_u32(f, "mllama.vision.image_size", 28);
-	assert_i32_array(f, "mllama.vision.intermediate_layers_indices", (int32_t[]){ 1, 3 }, 2);
-	assert_u32(f, "mllama.vision.max_num_tiles", 4);
-	assert_u32(f, "mllama.vision.num_channels", 3);
-	assert_u32(f, "mllama.vision.patch_size", 14);
+	assert_kv_u32(f, "general.file_type", 1);
+	assert_kv_u32(f, "general.quantization_version", 2);
+	assert_kv_i32_array(f, "mllama.attention.cross_attention_layers", (int32_t[]){ 1, 3 }, 2);
+	assert_kv_u32(f, "mllama.attention.head_count", 4);
+	assert_kv_u32(f, "mllama.attention.head_count_kv", 2);
+	assert_kv_f32(f, "mllama.attention.layer_norm_rms_epsilon", 1e-5f);
+	assert_kv_u32(f, "mllama.block_count", 5);
+	assert_kv_u32(f, "mllama.context_length", 131072);
+	assert_kv_u32(f, "mllama.embedding_length", 64);
+	assert_kv_u32(f, "mllama.feed_forward_length", 128);
+	assert_kv_u32(f, "mllama.rope.dimension_count", 16);
+	assert_kv_f32(f, "mllama.rope.freq_base", 500000.0f);
+	assert_kv_u32(f, "mllama.vision.attention.head_count", 3);
+	assert_kv_f32(f, "mllama.vision.attention.layer_norm_epsilon", 1e-5f);
+	assert_kv_u32(f, "mllama.vision.block_count", 4);
+	assert_kv_u32(f, "mllama.vision.embedding_length", 48);
+	assert_kv_u32(f, "mllama.vision.feed_forward_length", 96);
+	assert_kv_u32(f, "mllama.vision.global.block_count", 2);
+	assert_kv_u32(f, "mllama.vision.image_size", 28);
+	assert_kv_i32_array(f, "mllama.vision.intermediate_layers_indices", (int32_t[]){ 1, 3 }, 2);
+	assert_kv_u32(f, "mllama.vision.max_num_tiles", 4);
+	assert_kv_u32(f, "mllama.vision.num_channels", 3);
+	assert_kv_u32(f, "mllama.vision.patch_size", 14);
 	/* text_config.vocab_size, although the tokenizer has the image token
 	 * too and token_embd has vocab + 8 rows (findings.md). */
-	assert_u32(f, "mllama.vocab_size", 128256);
-	const struct gguf_kv *tok = kv(f, "tokenizer.ggml.tokens");
+	assert_kv_u32(f, "mllama.vocab_size", 128256);
+	const struct gguf_kv *tok = kv_get(f, "tokenizer.ggml.tokens");
 	assert_int_equal(tok->arr_n, 128257);
 	assert_string_equal(((struct gguf_str *)tok->arr)[128256].s, "<|image|>");
 	gg_model_close(m);
@@ -428,7 +329,7 @@ static void test_tensor_table_and_data(void **state)
 {
 	(void)state;
 	build_expected();
-	struct gg_model *m = open_fixture(GG_PROFILE_OLLAMA);
+	struct gg_model *m = open_profile(GG_PROFILE_OLLAMA);
 	const struct gg_outfile *f = &m->files[0];
 	assert_int_equal(f->ntensors, n_exp);
 	uint64_t off = f->header_len;
@@ -458,15 +359,15 @@ static void test_tensor_table_and_data(void **state)
 	const struct gg_tensor *last = &f->tensors[f->ntensors - 1];
 	assert_int_equal(f->size, last->offset + last->nbytes);
 	/* A few shapes spelled out: the 4-D conv, vocab + 8 rows, the projector. */
-	const struct gg_tensor *t = gg_outfile_find((struct gg_outfile *)f, "v.patch_embd.weight");
+	const struct gg_tensor *t = output_tensor(f, "v.patch_embd.weight");
 	assert_int_equal(t->n_dims, 4);
 	assert_true(t->ne[0] == 14 && t->ne[1] == 14 && t->ne[2] == 3 && t->ne[3] == 48);
-	t = gg_outfile_find((struct gg_outfile *)f, "token_embd.weight");
+	t = output_tensor(f, "token_embd.weight");
 	assert_true(t->ne[0] == 64 && t->ne[1] == 128264);
-	t = gg_outfile_find((struct gg_outfile *)f, "mm.0.weight");
+	t = output_tensor(f, "mm.0.weight");
 	assert_true(t->ne[0] == 144 && t->ne[1] == 64);
 	/* llama3 rope factors for dim 16, theta 500000 (pinned in test_llama). */
-	t = gg_outfile_find((struct gg_outfile *)f, "rope_freqs.weight");
+	t = output_tensor(f, "rope_freqs.weight");
 	assert_int_equal(t->ne[0], 8);
 	float *rf = (float *)read_output(f, t);
 	assert_true(rf[0] == 1.0f && rf[7] == 8.0f && rf[4] > 1.0f && rf[4] < 8.0f);
@@ -478,13 +379,13 @@ static void test_tensor_table_and_data(void **state)
 static void test_position_gate_written_twice(void **state)
 {
 	(void)state;
-	struct gg_model *m = open_fixture(GG_PROFILE_OLLAMA);
+	struct gg_model *m = open_profile(GG_PROFILE_OLLAMA);
 	const struct gg_outfile *f = &m->files[0];
 	const struct st_tensor *st;
 	uint8_t *src = read_source(m, "vision_model.gated_positional_embedding.gate", &st);
 	float g = bf16_at(src, 0);
-	const struct gg_tensor *a = gg_outfile_find((struct gg_outfile *)f, "v.position_embd.gate");
-	const struct gg_tensor *b = gg_outfile_find((struct gg_outfile *)f, "v.tile_position_embd.gate");
+	const struct gg_tensor *a = output_tensor(f, "v.position_embd.gate");
+	const struct gg_tensor *b = output_tensor(f, "v.tile_position_embd.gate");
 	assert_non_null(a);
 	assert_non_null(b);
 	float *va = (float *)read_output(f, a), *vb = (float *)read_output(f, b);
@@ -520,8 +421,8 @@ static void assert_same_bytes(const struct gg_outfile *a, const struct gg_outfil
 static void test_profiles_identical_and_notice(void **state)
 {
 	(void)state;
-	struct gg_model *o = open_fixture(GG_PROFILE_OLLAMA);
-	struct gg_model *l = open_fixture(GG_PROFILE_LLAMACPP);
+	struct gg_model *o = open_profile(GG_PROFILE_OLLAMA);
+	struct gg_model *l = open_profile(GG_PROFILE_LLAMACPP);
 	assert_int_equal(o->nfiles, 1);
 	assert_int_equal(l->nfiles, 1);
 	assert_string_equal(l->files[0].name, "model.gguf");
@@ -543,9 +444,8 @@ static void test_profiles_identical_and_notice(void **state)
 /* A copy of the fixture (symlinks) whose config.json is edit(config). */
 static char *variant(void (*edit)(cJSON *c))
 {
-	char *src = fixture_dir();
-	char *dir = strdup("/tmp/gguffs-mllama-XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	char *src = fixture_path(FIXTURE);
+	char *dir = make_temp_dir("mllama");
 	const char *files[] = { "generation_config.json", "tokenizer.json",
 				"tokenizer_config.json", "model.safetensors.index.json",
 				"model-00001-of-00002.safetensors",
@@ -566,10 +466,7 @@ static char *variant(void (*edit)(cJSON *c))
 	assert_non_null(c);
 	edit(c);
 	char *out = cJSON_Print(c);
-	snprintf(b, sizeof b, "%s/config.json", dir);
-	fp = fopen(b, "w");
-	fputs(out, fp);
-	fclose(fp);
+	write_text(dir, "config.json", out);
 	free(out);
 	free(json);
 	cJSON_Delete(c);
@@ -579,9 +476,7 @@ static char *variant(void (*edit)(cJSON *c))
 
 static void remove_variant(char *dir)
 {
-	char cmd[4200];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	remove_tree(dir);
 	free(dir);
 }
 
@@ -653,8 +548,8 @@ static void test_absent_cross_layers_is_empty_array(void **state)
 {
 	(void)state;
 	char *dir = variant(no_cross_layers);
-	struct gg_model *m = open_dir(dir, GG_PROFILE_OLLAMA);
-	assert_i32_array(&m->files[0], "mllama.attention.cross_attention_layers", NULL, 0);
+	struct gg_model *m = open_model_dir(dir, GG_PROFILE_OLLAMA);
+	assert_kv_i32_array(&m->files[0], "mllama.attention.cross_attention_layers", NULL, 0);
 	gg_model_close(m);
 	remove_variant(dir);
 }

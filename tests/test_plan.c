@@ -11,18 +11,8 @@
 
 #include "model.h"
 #include "plan.h"
+#include "testutil.h"
 #include "llama_common.h"
-
-/* Source element of output element i, computed the slow obvious way. */
-static uint64_t view_source(const struct gg_view *v, uint64_t i)
-{
-	int64_t el = (int64_t)v->base;
-	for (int d = v->ndim - 1; d >= 0; d--) {
-		el += (int64_t)(i % v->dim[d]) * v->stride[d];
-		i /= v->dim[d];
-	}
-	return (uint64_t)el;
-}
 
 static void test_rotary_matches_reference(void **state)
 {
@@ -40,7 +30,7 @@ static void test_rotary_matches_reference(void **state)
 				uint64_t out_row = h * D + 2 * k + s;
 				uint64_t src_row = h * D + s * D / 2 + k;
 				for (uint64_t c = 0; c < cols; c++)
-					assert_int_equal(view_source(&v, out_row * cols + c),
+					assert_int_equal(view_source_index(&v, out_row * cols + c),
 							 src_row * cols + c);
 			}
 }
@@ -69,7 +59,7 @@ static void test_transpose_and_slice(void **state)
 	for (uint64_t x = 0; x < 2; x++)
 		for (uint64_t i = 0; i < 4; i++)
 			for (uint64_t h = 0; h < 3; h++)
-				assert_int_equal(view_source(&v, (x * 4 + i) * 3 + h),
+				assert_int_equal(view_source_index(&v, (x * 4 + i) * 3 + h),
 						 x * 24 + h * 8 + 4 + i);
 	assert_false(gg_view_is_contiguous(&v));
 	assert_int_equal(gg_view_slice(&v, 0, 1, 2, &e), -1);

@@ -19,22 +19,23 @@
 #include <unistd.h>
 
 #include "safetensors.h"
+#include "testutil.h"
 
-static char base_dir[64];
+static char *base_dir;
 
 static int make_base(void **state)
 {
 	(void)state;
-	strcpy(base_dir, "/tmp/gguffs-st-XXXXXX");
-	return mkdtemp(base_dir) ? 0 : -1;
+	base_dir = make_temp_dir("st");
+	return 0;
 }
 
 static int remove_base(void **state)
 {
 	(void)state;
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", base_dir);
-	return system(cmd) == 0 ? 0 : -1;
+	remove_tree(base_dir);
+	free(base_dir);
+	return 0;
 }
 
 /* A fresh empty directory under base_dir (malloc'd path). */
@@ -48,12 +49,8 @@ static char *new_dir(void)
 static char *write_bytes(const char *dir, const char *name, const void *data,
 			 size_t len)
 {
-	char *path = gg_path_join(dir, name);
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	fclose(f);
-	return path;
+	write_file(dir, name, data, len);
+	return gg_path_join(dir, name);
 }
 
 /* The data section is filled with a byte pattern (i mod 251) so tests can

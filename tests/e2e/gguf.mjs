@@ -105,27 +105,35 @@ export function permuteRows(data, nRows, rowBytes, nHead) {
   return out;
 }
 
-// Write a copy of inFile to outFile with every blk.N.attn_q / attn_k tensor
-// (weights and biases) un-permuted. Returns the names of the tensors changed.
-export function writeUnpermutedCopy(inFile, outFile) {
+// Write a copy of inFile to outFile in which every tensor whose name passes
+// select(name) holds fn(bytes, tensor, gguf) (a Buffer of the same length)
+// instead of its bytes. Returns the names of the tensors changed.
+export function patchTensors(inFile, outFile, select, fn) {
   const buf = fs.readFileSync(inFile);
   const g = parseGguf(buf);
-  const arch = g.kv.get('general.architecture');
-  const nHead = g.kv.get(`${arch}.attention.head_count`);
-  const nKv = g.kv.get(`${arch}.attention.head_count_kv`) ?? nHead;
   const changed = [];
   for (const t of g.tensors) {
-    const m = /^blk\.\d+\.attn_([qk])\.(weight|bias)$/.exec(t.name);
-    if (!m) continue;
-    const tt = GGML_TYPE[t.type];
-    if (!tt) throw new Error(`${t.name}: unsupported type ${t.type}`);
-    const rows = t.ne.length === 1 ? t.ne[0] : t.ne[1];
-    const rowBytes = t.ne.length === 1 ? tt[2] : t.ne[0] * tt[2];
+    if (!select(t.name)) continue;
     const begin = g.dataStart + t.offset;
-    const fixed = unpermuteRows(buf.subarray(begin, begin + t.nbytes), rows, rowBytes, m[1] === 'q' ? nHead : nKv);
-    fixed.copy(buf, begin);
+    fn(buf.subarray(begin, begin + t.nbytes), t, g).copy(buf, begin);
     changed.push(t.name);
   }
   fs.writeFileSync(outFile, buf);
   return changed;
+}
+
+// Write a copy of inFile to outFile with every blk.N.attn_q / attn_k tensor
+// (weights and biases) un-permuted. Returns the names of the tensors changed.
+const QK = /^blk\.\d+\.attn_([qk])\.(weight|bias)$/;
+export function writeUnpermutedCopy(inFile, outFile) {
+  return patchTensors(inFile, outFile, n => QK.test(n), (bytes, t, g) => {
+    const arch = g.kv.get('general.architecture');
+    const nHead = g.kv.get(`${arch}.attention.head_count`);
+    const nKv = g.kv.get(`${arch}.attention.head_count_kv`) ?? nHead;
+    const tt = GGML_TYPE[t.type];
+    if (!tt) throw new Error(`${t.name}: unsupported type ${t.type}`);
+    const rows = t.ne.length === 1 ? t.ne[0] : t.ne[1];
+    const rowBytes = t.ne.length === 1 ? tt[2] : t.ne[0] * tt[2];
+    return unpermuteRows(bytes, rows, rowBytes, QK.exec(t.name)[1] === 'q' ? nHead : nKv);
+  });
 }

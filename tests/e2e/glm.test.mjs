@@ -29,21 +29,14 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import crypto from 'node:crypto';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { loadHfModel, argmax } from './reference.mjs';
+import { loadHfModel } from './reference.mjs';
 import { glmForward } from './glm-reference.mjs';
-import { readGguf, parseGguf, GGUF_TYPE } from './gguf.mjs';
+import { readGguf, patchTensors as patchCopy, GGUF_TYPE } from './gguf.mjs';
+import { BUILD, FIXTURES, CONVERT, GGUFFS, convertModel, ensureFixtures, makeTmp, removeTmp, sha256File as sha,
+  xorshift32, startLlama, fileLogits, compareLogits as compare, assertMatches as assertWithin,
+  assertRejected as assertRejectedBeyond, mountGguffs, unmountGguffs } from './harness.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..', '..');
-const BUILD = path.resolve(process.env.GGUFFS_BUILD || path.join(REPO, 'build'));
-const FIXTURES = path.resolve(process.env.GGUFFS_FIXTURES || path.join(REPO, 'tests/fixtures/out'));
-const CONVERT = path.join(BUILD, 'gguffs-convert');
-const GGUFFS = path.join(BUILD, 'gguffs');
 const GLM_FIXTURES = ['glm-tiny', 'glm-tiny-kvbT'];
 
 const TOL = 0.3;
@@ -54,15 +47,8 @@ const PROMPT_LEN = 24;
 let tmp, llama;
 
 // ------------------------------------------------------------ helpers ----
-function run(cmd, args) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.error) throw r.error;
-  return r;
-}
-
 function convert(fixture, profile, out) {
-  const r = run(CONVERT, ['-o', `profile=${profile}`, path.join(FIXTURES, fixture), out]);
-  assert.equal(r.status, 0, `gguffs-convert ${profile} ${fixture} failed (${r.status}): ${r.stderr.trim()}`);
+  convertModel(path.join(FIXTURES, fixture), `profile=${profile}`, out);
   return out;
 }
 
@@ -70,65 +56,15 @@ function promptTokens(seed) {
   const out = [0]; // BOS
   let x = (0x9e3779b9 ^ Math.imul(seed, 0x85ebca6b)) >>> 0 || 1;
   while (out.length < PROMPT_LEN) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x = xorshift32(x);
     out.push(3 + (x % 127000)); // ordinary vocabulary tokens
   }
   return out;
 }
 
-async function logitsOf(file, tokens, V) {
-  const model = await llama.loadModel({ modelPath: file });
-  try {
-    const ctx = await model.createContext({ contextSize: 256, batchSize: 256, threads: 2 });
-    try {
-      const seq = ctx.getSequence();
-      const items = tokens.map((t, i) => (i === tokens.length - 1 ? [t, { generateNext: { logits: true } }] : t));
-      const res = await seq.controlledEvaluate(items);
-      const lm = res[res.length - 1]?.next?.logits;
-      assert.ok(lm && lm.size > 0, 'no logits from llama.cpp');
-      const out = new Float64Array(V).fill(NaN);
-      for (const [t, v] of lm) out[t] = v;
-      return out;
-    } finally { await ctx.dispose(); }
-  } finally { await model.dispose(); }
-}
-
-function compare(got, ref) {
-  assert.equal(got.length, ref.length);
-  let maxDiff = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const d = Math.abs(got[i] - ref[i]);
-    if (!(d <= maxDiff)) maxDiff = d; // NaN sticks
-  }
-  const a = argmax(got), b = argmax(ref);
-  const maxRef = ref.reduce((u, v) => Math.max(u, Math.abs(v)), 0);
-  return { maxDiff, maxRef, argmaxGot: a, argmaxRef: b, refGap: ref[b] - ref[a] };
-}
-
-function assertMatches(r, what) {
-  assert.ok(r.maxDiff < TOL, `${what}: max |logit diff| ${r.maxDiff} >= ${TOL}`);
-  assert.ok(r.argmaxGot === r.argmaxRef || r.refGap < 2 * TOL, `${what}: argmax ${r.argmaxGot} != ${r.argmaxRef}`);
-}
-
-function assertRejected(r, what) {
-  assert.ok(r.maxDiff > REJECT || r.argmaxGot !== r.argmaxRef,
-    `${what}: broken conversion NOT rejected (max |diff| ${r.maxDiff}, argmax ${r.argmaxGot}/${r.argmaxRef})`);
-}
-
-// Rewrite a tensor's bytes in a copy of a GGUF. fn(bytes, tensor) -> Buffer.
-function patchCopy(inFile, outFile, select, fn) {
-  const buf = fs.readFileSync(inFile);
-  const g = parseGguf(buf);
-  const changed = [];
-  for (const t of g.tensors) {
-    if (!select(t.name)) continue;
-    const begin = g.dataStart + t.offset;
-    fn(buf.subarray(begin, begin + t.nbytes), t).copy(buf, begin);
-    changed.push(t.name);
-  }
-  fs.writeFileSync(outFile, buf);
-  return changed;
-}
+const logitsOf = (file, tokens, V) => fileLogits(llama, file, tokens, V, { contextSize: 256 });
+const assertMatches = (r, what) => assertWithin(r, what, TOL);
+const assertRejected = (r, what) => assertRejectedBeyond(r, what, REJECT);
 
 // k_b as the raw nope slice of kv_b, i.e. [H, nope, kv_lora] bytes under the
 // [H, kv_lora, nope] label: the converter "forgot" the transpose.
@@ -152,32 +88,17 @@ function lexicalExperts(bytes, t) {
   return out;
 }
 
-function sha(file) { return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex'); }
-
-async function waitFor(file, child, ms) {
-  const t0 = Date.now();
-  while (Date.now() - t0 < ms) {
-    if (child.exitCode !== null) throw new Error(`gguffs exited with ${child.exitCode}`);
-    if (fs.existsSync(file)) return Date.now() - t0;
-    await new Promise(r => setTimeout(r, 10));
-  }
-  throw new Error(`${file} did not appear within ${ms} ms`);
-}
-
 // ------------------------------------------------------------- tests ----
 before(async () => {
   assert.ok(fs.existsSync(CONVERT), `${CONVERT} not found: build it (ninja -C ${BUILD}) or set GGUFFS_BUILD`);
-  if (GLM_FIXTURES.some(f => !fs.existsSync(path.join(FIXTURES, f, '.complete'))))
-    execFileSync(process.execPath, [path.join(REPO, 'tests/fixtures/make-glm.mjs'), FIXTURES, '--quiet'], { stdio: 'inherit' });
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gguffs-glm-e2e-'));
-  const nlc = await import('node-llama-cpp');
-  llama = await nlc.getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, skipDownload: true,
-    logLevel: nlc.LlamaLogLevel.error, logger: (lvl, msg) => { if (process.env.GGUFFS_E2E_VERBOSE) process.stderr.write(msg); } });
+  ensureFixtures('make-glm.mjs', GLM_FIXTURES);
+  tmp = makeTmp('gguffs-glm-e2e-');
+  llama = await startLlama();
 });
 
 after(async () => {
   if (llama) await llama.dispose();
-  if (tmp && !process.env.GGUFFS_E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+  removeTmp(tmp);
 });
 
 test('harness: lexicalExperts permutes 12 experts as a lexical sort would', () => {
@@ -251,24 +172,16 @@ for (const fx of GLM_FIXTURES) {
 
     test('mounted model.gguf: same bytes as the conversion and same logits', async (t) => {
       assert.ok(fs.existsSync(GGUFFS), `${GGUFFS} not built`);
-      const mnt = fs.mkdtempSync(path.join(tmp, 'mnt-'));
-      const child = spawn(GGUFFS, ['-f', path.join(FIXTURES, fx), mnt], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', d => { stderr += d; });
+      const m = await mountGguffs(tmp, path.join(FIXTURES, fx), { timeoutMs: 10000 });
       try {
-        const file = path.join(mnt, 'model.gguf');
-        let ms;
-        try { ms = await waitFor(file, child, 10000); } catch (e) { throw new Error(`${e.message}: ${stderr.trim()}`); }
+        const file = m.path, ms = m.ms;
         assert.equal(sha(file), sha(st.gguf), 'mounted bytes differ from gguffs-convert output');
         const r = compare(await logitsOf(file, st.tokens, st.ref.length), st.ref);
         t.diagnostic(`${fx}: mounted in ${ms} ms; max|logit diff| ${r.maxDiff.toFixed(5)}, argmax ${r.argmaxGot}/${r.argmaxRef}`);
         assertMatches(r, `${fx} mounted`);
       } finally {
-        spawnSync('fusermount3', ['-u', mnt]);
-        if (child.exitCode === null) {
-          await new Promise(r => { const tm = setTimeout(() => { child.kill('SIGKILL'); r(); }, 5000); child.once('exit', () => { clearTimeout(tm); r(); }); });
-        }
-        fs.rmSync(mnt, { recursive: true, force: true });
+        await unmountGguffs(m);
+        fs.rmSync(m.mnt, { recursive: true, force: true });
       }
     });
   });

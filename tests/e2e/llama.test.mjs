@@ -23,18 +23,12 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { loadHfModel, forwardLastLogits, argmax, ropeInvFreq, f16ToF64 } from './reference.mjs';
+import { loadHfModel, forwardLastLogits, ropeInvFreq, f16ToF64 } from './reference.mjs';
 import { readGguf, parseGguf, writeUnpermutedCopy, unpermuteRows, permuteRows, GGML_TYPE } from './gguf.mjs';
-
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..', '..');
-const BUILD = path.resolve(process.env.GGUFFS_BUILD || path.join(REPO, 'build'));
-const FIXTURES = path.resolve(process.env.GGUFFS_FIXTURES || path.join(REPO, 'tests/fixtures/out'));
-const CONVERT = path.join(BUILD, 'gguffs-convert');
+import { BUILD, FIXTURES, CONVERT, convertModel, ensureFixtures, makeTmp, removeTmp, xorshift32, startLlama,
+  withModel as withModelOf, modelLogits, compareLogits as compare, assertMatches,
+  assertRejected as assertRejectedBeyond } from './harness.mjs';
 
 const TOL_DEFAULT = 0.05;
 const TOL_BF16 = 0.25;
@@ -61,13 +55,6 @@ const SPM_TEXTS = [
 
 let tmp;
 let llama;
-let LlamaLogLevel;
-
-function run(cmd, args) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.error) throw r.error;
-  return r;
-}
 
 // GGUFFS_E2E_JS_CONVERT=1 swaps gguffs-convert for the test-only js-convert.mjs
 // (llamacpp profile only), to check this harness itself.
@@ -80,8 +67,7 @@ async function convert(fixture, profile, out) {
     jsConvert(path.join(FIXTURES, fixture), out);
     return out;
   }
-  const r = run(CONVERT, ['-o', `profile=${profile}`, path.join(FIXTURES, fixture), out]);
-  assert.equal(r.status, 0, `gguffs-convert ${profile} ${fixture} failed (${r.status}): ${r.stderr.trim()}`);
+  convertModel(path.join(FIXTURES, fixture), `profile=${profile}`, out);
   assert.ok(fs.existsSync(out) && fs.statSync(out).size > 0, `gguffs-convert wrote no ${out}`);
   return out;
 }
@@ -93,56 +79,16 @@ function promptTokens(textTokens, lo, hi) {
   const out = textTokens.slice(0, PROMPT_LEN);
   let x = 0x2545f491;
   while (out.length < PROMPT_LEN) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x = xorshift32(x);
     out.push(lo + (x % (hi - lo)));
   }
   return out;
 }
 
-async function withModel(file, fn) {
-  const model = await llama.loadModel({ modelPath: file });
-  try { return await fn(model); } finally { await model.dispose(); }
-}
+const withModel = (file, fn) => withModelOf(llama, file, fn);
+const llamaLogits = (model, tokens, V) => modelLogits(model, tokens, V, { contextSize: 512 });
 
-// Raw logits of the last position, as a Float64Array indexed by token id.
-async function llamaLogits(model, tokens, V) {
-  const ctx = await model.createContext({ contextSize: 512, batchSize: 512, threads: 2 });
-  try {
-    const seq = ctx.getSequence();
-    const items = tokens.map((t, i) => (i === tokens.length - 1 ? [t, { generateNext: { logits: true } }] : t));
-    const res = await seq.controlledEvaluate(items);
-    const lm = res[res.length - 1]?.next?.logits;
-    assert.ok(lm && lm.size > 0, 'no logits from llama.cpp');
-    const out = new Float64Array(V).fill(NaN);
-    for (const [t, v] of lm) out[t] = v;
-    return out;
-  } finally { await ctx.dispose(); }
-}
-
-function compare(got, ref) {
-  assert.equal(got.length, ref.length, `vocab size: llama.cpp ${got.length}, reference ${ref.length}`);
-  let maxDiff = 0, maxRef = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const d = Math.abs(got[i] - ref[i]);
-    if (!(d <= maxDiff)) maxDiff = d; // NaN propagates as a failure
-    maxRef = Math.max(maxRef, Math.abs(ref[i]));
-  }
-  const a = argmax(got), b = argmax(ref);
-  return { maxDiff, maxRef, argmaxGot: a, argmaxRef: b, refGap: ref[b] - ref[a] };
-}
-
-function assertMatches(r, what, TOL) {
-  assert.ok(r.maxDiff < TOL, `${what}: max |logit diff| ${r.maxDiff} >= ${TOL} (max |ref| ${r.maxRef.toFixed(2)})`);
-  // The argmax must agree unless the reference's top two are closer than the tolerance.
-  assert.ok(r.argmaxGot === r.argmaxRef || r.refGap < 2 * TOL,
-    `${what}: argmax ${r.argmaxGot} != reference ${r.argmaxRef} (gap ${r.refGap})`);
-}
-
-function assertRejected(r, what, TOL) {
-  const REJECT = rejectFor(TOL);
-  assert.ok(r.maxDiff > REJECT || r.argmaxGot !== r.argmaxRef,
-    `${what}: broken conversion was NOT rejected (max |diff| ${r.maxDiff}, argmax ${r.argmaxGot} vs ${r.argmaxRef})`);
-}
+const assertRejected = (r, what, TOL) => assertRejectedBeyond(r, what, rejectFor(TOL));
 
 const GGUF_TO_HF = [['token_embd', 'model.embed_tokens'], ['output_norm', 'model.norm'], ['output.', 'lm_head.'],
   ['blk.', 'model.layers.'], ['attn_norm', 'input_layernorm'], ['ffn_norm', 'post_attention_layernorm'],
@@ -195,20 +141,14 @@ function spmEncode(pieces, text) {
 
 before(async () => {
   if (!JS_CONVERT) assert.ok(fs.existsSync(CONVERT), `${CONVERT} not found: build it (ninja -C ${BUILD}) or set GGUFFS_BUILD`);
-  const missing = ALL_FIXTURES.filter(f => !fs.existsSync(path.join(FIXTURES, f, '.complete')));
-  if (missing.length) {
-    execFileSync(process.execPath, [path.join(REPO, 'tests/fixtures/make-fixtures.mjs'), FIXTURES, '--only', missing.join(','), '--quiet'], { stdio: 'inherit' });
-  }
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gguffs-e2e-'));
-  const nlc = await import('node-llama-cpp');
-  LlamaLogLevel = nlc.LlamaLogLevel;
-  llama = await nlc.getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, skipDownload: true,
-    logLevel: LlamaLogLevel.error, logger: (level, msg) => { if (process.env.GGUFFS_E2E_VERBOSE) process.stderr.write(msg); } });
+  ensureFixtures('make-fixtures.mjs', ALL_FIXTURES, { only: true });
+  tmp = makeTmp('gguffs-e2e-');
+  llama = await startLlama();
 });
 
 after(async () => {
   if (llama) await llama.dispose();
-  if (tmp && !process.env.GGUFFS_E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+  removeTmp(tmp);
 });
 
 test('harness: unpermuteRows inverts the converter permutation', () => {

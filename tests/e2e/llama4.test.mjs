@@ -33,18 +33,14 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
-import { loadHfModel, ropeInvFreq, argmax } from './reference.mjs';
+import { loadHfModel, ropeInvFreq } from './reference.mjs';
 import { readGguf } from './gguf.mjs';
+import { BUILD, FIXTURES, CONVERT, GGUFFS, run, convertModel, ensureFixtures, makeTmp, removeTmp, xorshift32,
+  startLlama, fileLogits, compareLogits as compare, assertMatches, assertRejected as assertRejectedBeyond,
+  mountGguffs, unmountGguffs } from './harness.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..', '..');
-const BUILD = path.resolve(process.env.GGUFFS_BUILD || path.join(REPO, 'build'));
-const FIXTURES = path.resolve(process.env.GGUFFS_FIXTURES || path.join(REPO, 'tests/fixtures/out'));
 const FIXTURE = 'llama4-tiny';
 const HFDIR = path.join(FIXTURES, FIXTURE);
 
@@ -184,49 +180,8 @@ function llama4LastLogits(m, tokens) {
 // ------------------------------------------------------------ harness ----
 let tmp, llama, ref, tokens, conv, mmproj;
 
-function run(cmd, args) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.error) throw r.error;
-  return r;
-}
-
-async function llamaLogits(file, V) {
-  const model = await llama.loadModel({ modelPath: file });
-  try {
-    const ctx = await model.createContext({ contextSize: 512, batchSize: 512, threads: 2 });
-    try {
-      const items = tokens.map((t, i) => (i === tokens.length - 1 ? [t, { generateNext: { logits: true } }] : t));
-      const res = await ctx.getSequence().controlledEvaluate(items);
-      const lm = res[res.length - 1]?.next?.logits;
-      assert.ok(lm && lm.size > 0, 'no logits from llama.cpp');
-      const out = new Float64Array(V).fill(NaN);
-      for (const [t, v] of lm) out[t] = v;
-      return out;
-    } finally { await ctx.dispose(); }
-  } finally { await model.dispose(); }
-}
-
-function compare(got, want) {
-  assert.equal(got.length, want.length);
-  let maxDiff = 0, maxRef = 0;
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.abs(got[i] - want[i]);
-    if (!(d <= maxDiff)) maxDiff = d; // NaN counts as a failure
-    maxRef = Math.max(maxRef, Math.abs(want[i]));
-  }
-  const a = argmax(got), b = argmax(want);
-  return { maxDiff, maxRef, argmaxGot: a, argmaxRef: b, gap: want[b] - want[a] };
-}
-
-function assertMatches(r, what, tol) {
-  assert.ok(r.maxDiff < tol, `${what}: max |logit diff| ${r.maxDiff} >= ${tol}`);
-  assert.ok(r.argmaxGot === r.argmaxRef || r.gap < 2 * tol, `${what}: argmax ${r.argmaxGot} != ${r.argmaxRef}`);
-}
-
-function assertRejected(r, what) {
-  assert.ok(r.maxDiff > REJECT || r.argmaxGot !== r.argmaxRef,
-    `${what}: broken conversion NOT rejected (max |diff| ${r.maxDiff}, argmax ${r.argmaxGot}/${r.argmaxRef})`);
-}
+const llamaLogits = (file, V) => fileLogits(llama, file, tokens, V, { contextSize: 512 });
+const assertRejected = (r, what) => assertRejectedBeyond(r, what, REJECT);
 
 // A copy of a GGUF with every BF16 tensor widened exactly to F32; KVs and
 // tensor order kept, offsets recomputed (alignment 32).
@@ -264,7 +219,7 @@ function promptTokens() {
   const out = [128000];
   let x = 0x1234567;
   while (out.length < PROMPT_LEN) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x = xorshift32(x);
     out.push(x % 128000);
   }
   return out;
@@ -291,25 +246,21 @@ function writeSwappedGateUp(inFile, outFile) {
 }
 
 before(async () => {
-  assert.ok(fs.existsSync(path.join(BUILD, 'gguffs-convert')), `no gguffs-convert in ${BUILD}`);
-  if (!fs.existsSync(path.join(HFDIR, '.complete')))
-    execFileSync(process.execPath, [path.join(REPO, 'tests/fixtures/make-llama4.mjs'), FIXTURES, '--quiet'], { stdio: 'inherit' });
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gguffs-e2e-l4-'));
+  assert.ok(fs.existsSync(CONVERT), `no gguffs-convert in ${BUILD}`);
+  ensureFixtures('make-llama4.mjs', [FIXTURE]);
+  tmp = makeTmp('gguffs-e2e-l4-');
   conv = path.join(tmp, 'l4.gguf');
   mmproj = path.join(tmp, 'l4-mmproj.gguf');
-  const r = run(path.join(BUILD, 'gguffs-convert'), ['-o', 'profile=llamacpp', HFDIR, conv]);
-  assert.equal(r.status, 0, `gguffs-convert failed: ${r.stderr}`);
+  convertModel(HFDIR, 'profile=llamacpp', conv);
   const hf = loadHfModel(HFDIR);
   tokens = promptTokens();
   ref = llama4LastLogits(hf, tokens);
-  const nlc = await import('node-llama-cpp');
-  llama = await nlc.getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, skipDownload: true,
-    logLevel: nlc.LlamaLogLevel.error, logger: (l, msg) => { if (process.env.GGUFFS_E2E_VERBOSE) process.stderr.write(msg); } });
+  llama = await startLlama();
 });
 
 after(async () => {
   if (llama) await llama.dispose();
-  if (tmp && !process.env.GGUFFS_E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+  removeTmp(tmp);
 });
 
 test('model.gguf holds only the text tower, mmproj.gguf the vision tower', () => {
@@ -392,32 +343,17 @@ describe('llama.cpp logits', () => {
 });
 
 // ---------------------------------------------------------------- mount ----
-function sleep(ms) { return new Promise(res => setTimeout(res, ms)); }
-
 describe('mount', () => {
-  let mnt, child, childErr = '', mounted = false;
-  const gguffs = path.join(BUILD, 'gguffs');
+  let mounted, mnt;
 
   before(async () => {
-    assert.ok(fs.existsSync(gguffs), `no ${gguffs}`);
-    mnt = fs.mkdtempSync(path.join(tmp, 'mnt-'));
-    child = spawn(gguffs, ['-f', HFDIR, mnt], { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr.on('data', d => { childErr += d; });
-    for (let i = 0; i < 200 && !mounted; i++) {
-      if (child.exitCode !== null) break;
-      try { mounted = fs.statSync(path.join(mnt, 'model.gguf')).size > 0; } catch { /* not yet */ }
-      if (!mounted) await sleep(100);
-    }
-    assert.ok(mounted, `mount did not show model.gguf (exit ${child.exitCode}): ${childErr}`);
+    assert.ok(fs.existsSync(GGUFFS), `no ${GGUFFS}`);
+    mounted = await mountGguffs(tmp, HFDIR, { timeoutMs: 20000 });
+    mnt = mounted.mnt;
   });
 
   after(async () => {
-    if (mnt) spawnSync('fusermount3', ['-u', mnt]);
-    if (child && child.exitCode === null) {
-      const done = new Promise(res => child.once('exit', res));
-      await Promise.race([done, sleep(5000)]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    if (mounted) await unmountGguffs(mounted);
   });
 
   test('mounted files equal the converted files', () => {

@@ -21,21 +21,13 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { loadHfModel, forwardLastLogits, argmax, readSafetensorsHeader, f16ToF64 } from './reference.mjs';
-import { readGguf, unpermuteRows, GGML_TYPE } from './gguf.mjs';
-
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..', '..');
-const BUILD = path.resolve(process.env.GGUFFS_BUILD || path.join(REPO, 'build'));
-const FIXTURES = path.resolve(process.env.GGUFFS_FIXTURES || path.join(REPO, 'tests/fixtures/out'));
-const GGUFFS = path.join(BUILD, 'gguffs');
-const CONVERT = path.join(BUILD, 'gguffs-convert');
+import { loadHfModel, forwardLastLogits, readSafetensorsHeader, f16ToF64 } from './reference.mjs';
+import { readGguf, patchTensors, unpermuteRows, GGML_TYPE } from './gguf.mjs';
+import { FIXTURES, CONVERT, GGUFFS, convertModel, ensureFixtures, generateFixtures, makeTmp, removeTmp,
+  sha256File as sha, xorshift32, startLlama, fileLogits, compareLogits as compare, formatComparison as fmt,
+  assertMatches as assertWithin, assertRejected as assertRejectedBeyond, mountGguffs, unmountGguffs } from './harness.mjs';
 
 const BASE = 'llama-f32-tied';
 // Tolerances. Right: base alone 0.03, PEFT (F16 factors) 0.03. The MLX
@@ -53,49 +45,22 @@ const mounts = [];
 const st = {};
 
 // ------------------------------------------------------------ mounts ----
-async function waitFor(file, child, stderr, ms) {
-  const t0 = Date.now();
-  while (Date.now() - t0 < ms) {
-    if (child.exitCode !== null) throw new Error(`gguffs exited with ${child.exitCode}: ${stderr().trim()}`);
-    if (fs.existsSync(file)) return;
-    await new Promise(r => setTimeout(r, 10));
-  }
-  throw new Error(`${file} did not appear within ${ms} ms: ${stderr().trim()}`);
-}
-
 // Mount dir with gguffs (options: -o string or null); returns the path of
 // `file` inside the mount. Unmounted in after().
 async function mount(dir, opts, file) {
-  const mnt = fs.mkdtempSync(path.join(tmp, 'mnt-'));
-  const args = ['-f', ...(opts ? ['-o', opts] : []), dir, mnt];
-  const child = spawn(GGUFFS, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', d => { err += d; });
-  mounts.push({ mnt, child });
-  const p = path.join(mnt, file);
-  await waitFor(p, child, () => err, 20000);
-  return p;
+  const m = await mountGguffs(tmp, dir, { opts, file, timeoutMs: 20000 });
+  mounts.push(m);
+  return m.path;
 }
 
 async function unmountAll() {
-  for (const { mnt, child } of mounts) {
-    spawnSync('fusermount3', ['-u', mnt]);
-    if (child.exitCode === null) {
-      await new Promise(r => {
-        const tm = setTimeout(() => { child.kill('SIGKILL'); r(); }, 5000);
-        child.once('exit', () => { clearTimeout(tm); r(); });
-      });
-    }
-  }
+  for (const m of mounts) await unmountGguffs(m);
 }
 
 function convert(dir, opts, out) {
-  const r = spawnSync(CONVERT, ['-o', opts, dir, out], { encoding: 'utf8' });
-  assert.equal(r.status, 0, `gguffs-convert ${opts} ${dir}: ${r.stderr}`);
+  convertModel(dir, opts, out);
   return out;
 }
-
-const sha = file => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
 // --------------------------------------------------------- reference ----
 function decode(buf, dtype, n) {
@@ -170,7 +135,7 @@ function promptTokens() {
   const out = [];
   let x = 0x9e3779b9;
   while (out.length < PROMPT_LEN) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x = xorshift32(x);
     out.push(x % 128000);
   }
   return out;
@@ -178,76 +143,33 @@ function promptTokens() {
 
 // ------------------------------------------------------------ llama.cpp ----
 // Last-position logits of `modelFile` with the given adapter (or none).
-async function logits(modelFile, adapterFile, tokens, V) {
-  const model = await llama.loadModel({ modelPath: modelFile });
-  try {
-    const ctx = await model.createContext({ contextSize: 256, batchSize: 256, threads: 2,
-      ...(adapterFile ? { lora: { adapters: [{ filePath: adapterFile }] } } : {}) });
-    try {
-      const seq = ctx.getSequence();
-      const items = tokens.map((t, i) => (i === tokens.length - 1 ? [t, { generateNext: { logits: true } }] : t));
-      const res = await seq.controlledEvaluate(items);
-      const lm = res[res.length - 1]?.next?.logits;
-      assert.ok(lm && lm.size > 0, 'no logits from llama.cpp');
-      const out = new Float64Array(V).fill(NaN);
-      for (const [t, v] of lm) out[t] = v;
-      return out;
-    } finally { await ctx.dispose(); }
-  } finally { await model.dispose(); }
+function logits(modelFile, adapterFile, tokens, V) {
+  return fileLogits(llama, modelFile, tokens, V,
+    { contextSize: 256, ...(adapterFile ? { lora: { adapters: [{ filePath: adapterFile }] } } : {}) });
 }
 
-function compare(got, ref) {
-  assert.equal(got.length, ref.length);
-  let maxDiff = 0, maxRef = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const d = Math.abs(got[i] - ref[i]);
-    if (!(d <= maxDiff)) maxDiff = d; // NaN fails
-    maxRef = Math.max(maxRef, Math.abs(ref[i]));
-  }
-  const a = argmax(got), b = argmax(ref);
-  return { maxDiff, maxRef, argmaxGot: a, argmaxRef: b, refGap: ref[b] - ref[a] };
-}
-
-const fmt = r => `max|logit diff| ${r.maxDiff.toFixed(5)} (max|ref| ${r.maxRef.toFixed(2)}), argmax ${r.argmaxGot}/${r.argmaxRef}`;
-
-function assertMatches(r, what, tol = TOL) {
-  assert.ok(r.maxDiff < tol, `${what}: ${fmt(r)} >= ${tol}`);
-  assert.ok(r.argmaxGot === r.argmaxRef || r.refGap < 2 * tol, `${what}: ${fmt(r)}`);
-}
-
-function assertRejected(r, what) {
-  assert.ok(r.maxDiff > REJECT || r.argmaxGot !== r.argmaxRef, `${what} was NOT rejected: ${fmt(r)}`);
-}
+const assertMatches = (r, what, tol = TOL) => assertWithin(r, what, tol);
+const assertRejected = (r, what) => assertRejectedBeyond(r, what, REJECT);
 
 // Copy of an adapter.gguf with the rows of lora_b of q and k put back in the
 // source (HF) order: what a converter that forgets the permutation writes.
+const QK_LORA_B = /^blk\.\d+\.attn_([qk])\.weight\.lora_b$/;
 function writeUnpermutedLoraB(inFile, outFile) {
-  const buf = fs.readFileSync(inFile);
-  const g = readGguf(inFile);
-  const nHead = Number(g.kv.get('llama.attention.head_count'));
-  const nKv = Number(g.kv.get('llama.attention.head_count_kv'));
-  const changed = [];
-  for (const t of g.tensors) {
-    const m = /^blk\.\d+\.attn_([qk])\.weight\.lora_b$/.exec(t.name);
-    if (!m) continue;
-    const rowBytes = t.ne[0] * GGML_TYPE[t.type][2], begin = g.dataStart + t.offset;
-    unpermuteRows(buf.subarray(begin, begin + t.nbytes), t.ne[1], rowBytes, m[1] === 'q' ? nHead : nKv).copy(buf, begin);
-    changed.push(t.name);
-  }
-  fs.writeFileSync(outFile, buf);
-  return changed;
+  return patchTensors(inFile, outFile, n => QK_LORA_B.test(n), (bytes, t, g) => {
+    const nHead = Number(g.kv.get('llama.attention.head_count'));
+    const nKv = Number(g.kv.get('llama.attention.head_count_kv'));
+    const rowBytes = t.ne[0] * GGML_TYPE[t.type][2];
+    return unpermuteRows(bytes, t.ne[1], rowBytes, QK_LORA_B.exec(t.name)[1] === 'q' ? nHead : nKv);
+  });
 }
 
 // --------------------------------------------------------------- setup ----
 before(async () => {
   for (const f of [GGUFFS, CONVERT]) assert.ok(fs.existsSync(f), `${f} not found: build it or set GGUFFS_BUILD`);
-  if (!fs.existsSync(path.join(FIXTURES, BASE, '.complete')))
-    execFileSync(process.execPath, [path.join(REPO, 'tests/fixtures/make-fixtures.mjs'), FIXTURES, '--only', BASE, '--quiet'], { stdio: 'inherit' });
-  execFileSync(process.execPath, [path.join(REPO, 'tests/fixtures/make-lora.mjs'), FIXTURES, '--quiet'], { stdio: 'inherit' });
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gguffs-lora-e2e-'));
-  const nlc = await import('node-llama-cpp');
-  llama = await nlc.getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, skipDownload: true,
-    logLevel: nlc.LlamaLogLevel.error, logger: (level, msg) => { if (process.env.GGUFFS_E2E_VERBOSE) process.stderr.write(msg); } });
+  ensureFixtures('make-fixtures.mjs', [BASE], { only: true });
+  generateFixtures('make-lora.mjs');
+  tmp = makeTmp('gguffs-lora-e2e-');
+  llama = await startLlama();
 
   const baseDir = path.join(FIXTURES, BASE);
   st.base = loadHfModel(baseDir);
@@ -261,7 +183,7 @@ before(async () => {
 after(async () => {
   await unmountAll();
   if (llama) await llama.dispose();
-  if (tmp && !process.env.GGUFFS_E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+  removeTmp(tmp);
 });
 
 // --------------------------------------------------------------- tests ----

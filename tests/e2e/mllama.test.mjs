@@ -14,29 +14,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { readGguf, GGUF_TYPE } from './gguf.mjs';
-
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..', '..');
-const BUILD = path.resolve(process.env.GGUFFS_BUILD || path.join(REPO, 'build'));
-const FIXTURES = path.resolve(process.env.GGUFFS_FIXTURES || path.join(REPO, 'tests/fixtures/out'));
-const CONVERT = path.join(BUILD, 'gguffs-convert');
+import { BUILD, FIXTURES, CONVERT, convertModel, ensureFixtures, makeTmp, removeTmp, startLlama } from './harness.mjs';
 const FIXTURE = 'mllama-tiny';
 const NOTICE = /note: mllama: no upstream llama\.cpp runtime loads this architecture/;
 
-let tmp, llama, LlamaLogLevel;
+let tmp, llama;
 const logs = [];
 
 function convert(profile, out) {
-  const r = spawnSync(CONVERT, ['-o', `profile=${profile}`, path.join(FIXTURES, FIXTURE), out],
-    { encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.error) throw r.error;
-  assert.equal(r.status, 0, `gguffs-convert ${profile} failed (${r.status}): ${r.stderr.trim()}`);
-  return r;
+  return convertModel(path.join(FIXTURES, FIXTURE), `profile=${profile}`, out);
 }
 
 // Try to load; return the error text (exception message + llama.cpp's log
@@ -75,19 +63,14 @@ function patchArch(src, dst, from, to) {
 
 before(async () => {
   assert.ok(fs.existsSync(CONVERT), `${CONVERT} not found: build it (ninja -C ${BUILD}) or set GGUFFS_BUILD`);
-  if (!fs.existsSync(path.join(FIXTURES, FIXTURE, '.complete')))
-    execFileSync(process.execPath, [path.join(REPO, 'tests/fixtures/make-mllama.mjs'), FIXTURES, '--quiet'], { stdio: 'inherit' });
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gguffs-e2e-mllama-'));
-  const nlc = await import('node-llama-cpp');
-  LlamaLogLevel = nlc.LlamaLogLevel;
-  llama = await nlc.getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, skipDownload: true,
-    logLevel: LlamaLogLevel.error,
-    logger: (level, msg) => { logs.push(msg); if (process.env.GGUFFS_E2E_VERBOSE) process.stderr.write(msg); } });
+  ensureFixtures('make-mllama.mjs', [FIXTURE]);
+  tmp = makeTmp('gguffs-e2e-mllama-');
+  llama = await startLlama(msg => logs.push(msg));
 });
 
 after(async () => {
   if (llama) await llama.dispose();
-  if (tmp && !process.env.GGUFFS_E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+  removeTmp(tmp);
 });
 
 test('mllama: gguffs-convert prints the notice; both profiles write the same Ollama-format bytes', () => {
