@@ -1,1 +1,467 @@
-int main(void){return 0;}
+/* main.c - gguffs: command line and the thin FUSE glue over vfs.h.
+ *
+ * The model is opened before anything is mounted, so a bad input refuses
+ * the mount with one line on stderr and leaves nothing behind. The FUSE
+ * callbacks only translate between libfuse and vfs.c; every decision about
+ * content lives there.
+ */
+#define FUSE_USE_VERSION 31
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <fuse.h>
+#include <fuse_lowlevel.h>
+
+#include "model.h"
+#include "vfs.h"
+
+/* FUSE readahead wanted on the mount (KiB): the kernel default of 128 KiB
+ * halves throughput; 1 MiB requests need at least 1024 (perf-anchors §2). */
+#define READ_AHEAD_KB 4096
+
+struct cli {
+	char *profile, *cache_size, *chunk_size, *base;
+	char *model_opts;  /* "profile=..,base=.."; the model keeps pointers */
+	unsigned max_read;
+	char *hfdir;
+	int nonopts;
+	int help, version;
+};
+
+struct ctx {
+	struct vfs *vfs;
+	char *mountpoint;
+	unsigned max_read;
+};
+
+enum { KEY_HELP, KEY_VERSION, KEY_MAX_READ };
+
+#define CLI_OPT(t, p) { t, offsetof(struct cli, p), 0 }
+static const struct fuse_opt cli_opts[] = {
+	CLI_OPT("profile=%s", profile),
+	CLI_OPT("cache_size=%s", cache_size),
+	CLI_OPT("chunk_size=%s", chunk_size),
+	CLI_OPT("base=%s", base),
+	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END
+};
+
+static struct vfs *ctx_vfs(void)
+{
+	return ((struct ctx *)fuse_get_context()->private_data)->vfs;
+}
+
+/* ---- raising the mount's readahead ---- */
+
+/* Runs once the mount answers: stat the mountpoint (served by the FUSE
+ * loop, so it cannot run inside init) and write the bdi readahead. */
+static void *readahead_main(void *arg)
+{
+	const struct ctx *c = arg;
+	struct stat st;
+	if (stat(c->mountpoint, &st) != 0)
+		return NULL;
+	char path[96];
+	snprintf(path, sizeof path, "/sys/class/bdi/%u:%u/read_ahead_kb",
+		 major(st.st_dev), minor(st.st_dev));
+	FILE *f = fopen(path, "w");
+	if (!f || fprintf(f, "%d\n", READ_AHEAD_KB) < 0 || fclose(f) != 0) {
+		fprintf(stderr, "gguffs: could not raise readahead (%s: %s); "
+			"reads are faster after: echo %d > %s (as root)\n",
+			path, strerror(errno), READ_AHEAD_KB, path);
+	}
+	return NULL;
+}
+
+/* ---- FUSE operations ---- */
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	struct ctx *c = fuse_get_context()->private_data;
+	/* The tree is immutable: keep pages and attributes cached. */
+	cfg->kernel_cache = 1;
+	cfg->attr_timeout = 86400;
+	cfg->entry_timeout = 86400;
+	cfg->negative_timeout = 86400;
+	cfg->use_ino = 1;
+	cfg->nullpath_ok = 1;
+	/* libfuse 3.14 aborts INIT unless init() repeats -o max_read. */
+	if (c->max_read)
+		conn->max_read = c->max_read;
+	pthread_t t;
+	if (pthread_create(&t, NULL, readahead_main, c) == 0)
+		pthread_detach(t);
+	return c;
+}
+
+static void op_destroy(void *private_data)
+{
+	struct ctx *c = private_data;
+	vfs_free(c->vfs);
+	c->vfs = NULL;
+}
+
+static int op_getattr(const char *path, struct stat *st,
+		      struct fuse_file_info *fi)
+{
+	struct vfs *v = ctx_vfs();
+	const struct vfs_node *n;
+	if (fi && fi->fh)
+		n = vfs_handle_node((struct vfs_handle *)(uintptr_t)fi->fh);
+	else if (!path || !(n = vfs_lookup(v, path)))
+		return -ENOENT;
+	vfs_getattr(v, n, st);
+	return 0;
+}
+
+struct fill_arg {
+	void *buf;
+	fuse_fill_dir_t filler;
+};
+
+static int fill_one(const char *name, const struct stat *st, void *arg)
+{
+	struct fill_arg *a = arg;
+	return a->filler(a->buf, name, st, 0, FUSE_FILL_DIR_PLUS);
+}
+
+/* The directory's node rides in fi->fh: with nullpath_ok, readdir may get
+ * no path. */
+static int op_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct vfs *v = ctx_vfs();
+	const struct vfs_node *n = vfs_lookup(v, path);
+	if (!n)
+		return -ENOENT;
+	if (vfs_node_kind(n) != VFS_DIR)
+		return -ENOTDIR;
+	struct vfs_handle *h;
+	int rc = vfs_open(v, n, &h);
+	if (rc)
+		return rc;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->keep_cache = 1;
+	fi->cache_readdir = 1;
+	return 0;
+}
+
+static int op_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	vfs_release(ctx_vfs(), (struct vfs_handle *)(uintptr_t)fi->fh);
+	return 0;
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
+		      off_t off, struct fuse_file_info *fi,
+		      enum fuse_readdir_flags flags)
+{
+	(void)path; (void)off; (void)flags;
+	struct vfs *v = ctx_vfs();
+	const struct vfs_node *n =
+		vfs_handle_node((struct vfs_handle *)(uintptr_t)fi->fh);
+	filler(buf, ".", NULL, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	struct fill_arg a = {buf, filler};
+	return vfs_readdir(v, n, fill_one, &a);
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+	struct vfs *v = ctx_vfs();
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		return -EROFS;
+	const struct vfs_node *n = vfs_lookup(v, path);
+	if (!n)
+		return -ENOENT;
+	if (vfs_node_kind(n) == VFS_DIR)
+		return -EISDIR;
+	struct vfs_handle *h;
+	int rc = vfs_open(v, n, &h);
+	if (rc)
+		return rc;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (vfs_handle_volatile(h))
+		fi->direct_io = 1;  /* live content: never from the page cache */
+	else
+		fi->keep_cache = 1; /* immutable: re-reads and mmap stay cached */
+	return 0;
+}
+
+static int op_read(const char *path, char *buf, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	(void)path;
+	struct vfs_handle *h = (struct vfs_handle *)(uintptr_t)fi->fh;
+	return (int)vfs_read(ctx_vfs(), h, buf, size, (uint64_t)off);
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	vfs_release(ctx_vfs(), (struct vfs_handle *)(uintptr_t)fi->fh);
+	return 0;
+}
+
+static int op_getxattr(const char *path, const char *name, char *buf,
+		       size_t size)
+{
+	struct vfs *v = ctx_vfs();
+	const struct vfs_node *n = vfs_lookup(v, path);
+	if (!n)
+		return -ENOENT;
+	return (int)vfs_getxattr(v, n, name, buf, size);
+}
+
+static int op_listxattr(const char *path, char *buf, size_t size)
+{
+	struct vfs *v = ctx_vfs();
+	const struct vfs_node *n = vfs_lookup(v, path);
+	if (!n)
+		return -ENOENT;
+	return (int)vfs_listxattr(v, n, buf, size);
+}
+
+static int op_statfs(const char *path, struct statvfs *sv)
+{
+	(void)path;
+	uint64_t bytes, nodes;
+	vfs_totals(ctx_vfs(), &bytes, &nodes);
+	memset(sv, 0, sizeof *sv);
+	sv->f_bsize = sv->f_frsize = 4096;
+	sv->f_blocks = (bytes + 4095) / 4096;
+	sv->f_files = nodes;
+	sv->f_namemax = 255;
+	sv->f_flag = ST_RDONLY;
+	return 0;
+}
+
+static const struct fuse_operations ops = {
+	.init = op_init,
+	.destroy = op_destroy,
+	.getattr = op_getattr,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.releasedir = op_releasedir,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.statfs = op_statfs,
+};
+
+/* ---- command line ---- */
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] HFDIR MOUNTPOINT\n\n"
+	       "Mount a HuggingFace model directory as a read-only GGUF tree:\n"
+	       "model.gguf, metadata.json, stats.json and tensors/.\n\n"
+	       "gguffs options:\n"
+	       "    -o profile=NAME        llamacpp (default), ollama, ollama-legacy\n"
+	       "    -o cache_size=BYTES    chunk cache budget, K/M/G suffixes (default 256M)\n"
+	       "    -o chunk_size=BYTES    chunk size, 1M..256M (default 4M)\n"
+	       "    -o base=PATH           base model for LoRA adapters\n"
+	       "    -h, --help             this help\n"
+	       "    -V, --version          versions\n\n"
+	       "Unmount with: fusermount3 -u MOUNTPOINT\n\n", prog);
+}
+
+static int cli_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	(void)outargs;
+	struct cli *c = data;
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (c->nonopts++ == 0) {
+			c->hfdir = strdup(arg);
+			return 0; /* consumed: libfuse sees only MOUNTPOINT */
+		}
+		return 1;
+	case KEY_HELP:
+		c->help = 1;
+		return 0;
+	case KEY_VERSION:
+		c->version = 1;
+		return 0;
+	case KEY_MAX_READ:
+		c->max_read = (unsigned)strtoul(arg + strlen("max_read="), NULL, 0);
+		return 1; /* libfuse needs it too */
+	}
+	return 1;
+}
+
+/* "512M" -> bytes (K/M/G/T, binary; optional trailing B/iB). */
+static int parse_size(const char *name, const char *s, uint64_t *out, gg_err *e)
+{
+	if (!s)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(s, &end, 10);
+	int shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (shift && *end == 'i')
+		end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (errno || end == s || *end || !*s || s[0] == '-' ||
+	    (shift && x > (UINT64_MAX >> shift)))
+		return gg_fail(e, "%s=%s: expected a size such as 512M", name, s);
+	*out = (uint64_t)x << shift;
+	return 0;
+}
+
+/* Profile and base through the engine's own option parser. */
+static int model_options(struct cli *c, struct gg_options *o, gg_err *e)
+{
+	memset(o, 0, sizeof *o);
+	char buf[PATH_MAX + 64] = "";
+	if (c->profile)
+		snprintf(buf, sizeof buf, "profile=%s", c->profile);
+	if (c->base) {
+		size_t n = strlen(buf);
+		snprintf(buf + n, sizeof buf - n, "%sbase=%s", n ? "," : "", c->base);
+	}
+	if (!buf[0])
+		return 0;
+	c->model_opts = strdup(buf); /* the parser keeps pointers into it */
+	if (!c->model_opts)
+		return gg_fail(e, "out of memory");
+	return gg_options_parse(c->model_opts, o, NULL, e);
+}
+
+/* Open the model and build the tree (before any mount). */
+static int open_vfs(struct cli *c, struct vfs **out, gg_err *e)
+{
+	struct stat st;
+	if (stat(c->hfdir, &st) != 0)
+		return gg_fail(e, "%s: %s", c->hfdir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return gg_fail(e, "%s: not a directory", c->hfdir);
+	/* Absolute, since the daemon leaves its working directory. */
+	char *dir = realpath(c->hfdir, NULL);
+	if (!dir)
+		return gg_fail(e, "%s: %s", c->hfdir, strerror(errno));
+	struct vfs_options vo = {0};
+	struct gg_options go;
+	struct gg_model *m = NULL;
+	int rc = parse_size("cache_size", c->cache_size, &vo.cache_size, e);
+	if (!rc)
+		rc = parse_size("chunk_size", c->chunk_size, &vo.chunk_size, e);
+	if (!rc && c->cache_size && vo.cache_size == 0)
+		rc = gg_fail(e, "cache_size=%s: must be above 0", c->cache_size);
+	if (!rc && c->chunk_size && (vo.chunk_size < VFS_MIN_CHUNK_SIZE ||
+				     vo.chunk_size > VFS_MAX_CHUNK_SIZE))
+		rc = gg_fail(e, "chunk_size=%s: must be between 1M and 256M",
+			     c->chunk_size);
+	if (!rc)
+		rc = model_options(c, &go, e);
+	if (!rc)
+		rc = gg_model_open(dir, &go, &m, e);
+	free(dir);
+	if (!rc)
+		rc = vfs_new(m, &vo, out, e); /* takes m */
+	return rc;
+}
+
+static int run(struct fuse_args *args, struct fuse_cmdline_opts *fo,
+	       struct ctx *c)
+{
+	struct fuse *f = fuse_new(args, &ops, sizeof ops, c);
+	if (!f)
+		return 1;
+	int rc = 1;
+	if (fuse_mount(f, fo->mountpoint) != 0)
+		goto out_destroy;
+	struct fuse_session *se = fuse_get_session(f);
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_unmount;
+	if (fuse_daemonize(fo->foreground) != 0)
+		goto out_signals;
+	rc = fo->singlethread ? fuse_loop(f) : fuse_loop_mt(f, fo->clone_fd);
+	rc = rc ? 1 : 0;
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_unmount:
+	fuse_unmount(f);
+out_destroy:
+	fuse_destroy(f);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct cli cli = {0};
+	struct fuse_cmdline_opts fo = {0};
+	struct ctx c = {0};
+	gg_err e = {{0}};
+	int rc = 1;
+
+	if (fuse_opt_parse(&args, &cli, cli_opts, cli_proc) != 0)
+		goto out;
+	if (cli.help) {
+		usage(argv[0]);
+		fuse_cmdline_help();
+		fuse_lib_help(&args);
+		rc = 0;
+		goto out;
+	}
+	if (cli.version) {
+		printf("gguffs version %s\nFUSE library version %s\n",
+		       GGUFFS_VERSION, fuse_pkgversion());
+		fuse_lowlevel_version();
+		rc = 0;
+		goto out;
+	}
+	/* First, so that a user's own fsname= or subtype= wins. */
+	fuse_opt_insert_arg(&args, 1, "-oro,fsname=gguffs,subtype=gguffs");
+	if (fuse_parse_cmdline(&args, &fo) != 0)
+		goto out;
+	if (!cli.hfdir || !fo.mountpoint || cli.nonopts > 2) {
+		fprintf(stderr, "gguffs: usage: %s [options] HFDIR MOUNTPOINT "
+			"(--help for more)\n", argv[0]);
+		goto out;
+	}
+	if (open_vfs(&cli, &c.vfs, &e) != 0) {
+		fprintf(stderr, "gguffs: %s\n", e.msg);
+		goto out;
+	}
+	c.mountpoint = fo.mountpoint;
+	c.max_read = cli.max_read;
+	rc = run(&args, &fo, &c);
+	vfs_free(c.vfs); /* NULL once destroy ran */
+out:
+	free(fo.mountpoint);
+	free(cli.hfdir);
+	free(cli.profile);
+	free(cli.cache_size);
+	free(cli.chunk_size);
+	free(cli.base);
+	free(cli.model_opts);
+	fuse_opt_free_args(&args);
+	return rc;
+}

@@ -1,1 +1,1028 @@
-/* placeholder */
+/* vfs.c - the gguffs tree, attributes, reads and xattrs (contract in vfs.h).
+ *
+ * The tree is built once at mount as an array of nodes plus a path hash
+ * table, so a lookup is one XXH3 of the path and a short chain walk. Reads
+ * of an output file walk its layout: header bytes from memory, tensors by
+ * a binary search over their offsets, zeros in the padding between them.
+ * Byte-copy tensors are pread from the source file straight into the
+ * caller's buffer; computed tensors go through the chunk cache, so a chunk
+ * is materialised once however many (kernel) requests read it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <xxhash.h>
+
+#include "cache.h"
+#include "engine.h"
+#include "vfs.h"
+
+struct vfs_node {
+	char *path;                /* absolute, e.g. "/tensors/output.weight" */
+	const char *name;          /* last component (points into path) */
+	enum vfs_kind kind;
+	uint64_t ino;
+	uint32_t file;             /* VFS_GGUF, VFS_TENSOR, tensor dirs */
+	uint32_t tensor;           /* VFS_TENSOR */
+	struct vfs_node **kids;    /* VFS_DIR */
+	size_t nkids, ndirs;
+	size_t hnext;              /* hash chain: index + 1, 0 ends */
+};
+
+struct vfs_handle {
+	const struct vfs_node *node;
+	char *data;                /* stats.json snapshot */
+	size_t len;
+};
+
+/* Per output file: its tensors sorted by offset (for the layout walk) and
+ * the remembered XXH3 of each tensor. */
+struct vfs_file {
+	uint32_t *order;           /* tensor indices by ascending offset */
+	uint64_t *xxh3;
+	uint8_t *hashed;
+};
+
+struct vfs {
+	struct gg_model *m;
+	struct chunk_cache *cache;
+	uint64_t chunk_size, cache_size;
+	struct timespec mtime;
+	uid_t uid;
+	gid_t gid;
+	struct vfs_node *nodes;
+	size_t nnodes;
+	size_t *buckets;           /* node index + 1, 0 empty */
+	size_t nbuckets;
+	struct vfs_file *vf;       /* one per output file */
+
+	pthread_mutex_t meta_mu;   /* builds metadata.json once */
+	char *meta;
+	size_t meta_len;
+
+	pthread_mutex_t xattr_mu;  /* guards vf[].xxh3/hashed */
+
+	pthread_mutex_t log_mu;    /* things already logged (log_once) */
+	const void **logged;
+	size_t nlogged, caplogged;
+
+	atomic_uint_fast64_t bytes_copied, reads, read_errors;
+};
+
+static size_t min_sz(uint64_t a, uint64_t b)
+{
+	return (size_t)(a < b ? a : b);
+}
+
+/* ---- logging ---- */
+
+/* Print "gguffs: msg" once per key (a source file, or a tensor). */
+static void log_once(struct vfs *v, const void *key, const char *msg)
+{
+	pthread_mutex_lock(&v->log_mu);
+	for (size_t i = 0; i < v->nlogged; i++) {
+		if (v->logged[i] == key) {
+			pthread_mutex_unlock(&v->log_mu);
+			return;
+		}
+	}
+	if (v->nlogged == v->caplogged) {
+		size_t n = v->caplogged ? v->caplogged * 2 : 16;
+		const void **p = realloc(v->logged, n * sizeof *p);
+		if (p) {
+			v->logged = p;
+			v->caplogged = n;
+		}
+	}
+	if (v->nlogged < v->caplogged)
+		v->logged[v->nlogged++] = key;
+	pthread_mutex_unlock(&v->log_mu);
+	fprintf(stderr, "gguffs: %s (reads that need it fail with EIO)\n", msg);
+}
+
+static const struct st_set *file_set(const struct vfs *v,
+				     const struct gg_outfile *f)
+{
+	return f->st ? f->st : v->m->st;
+}
+
+/* 0 if source file sf is still the file recorded at mount; else logs (once)
+ * and returns -EIO. */
+static int check_source(struct vfs *v, const struct st_file *sf)
+{
+	gg_err e;
+	if (st_file_check(sf, &e) == 0)
+		return 0;
+	log_once(v, sf, e.msg);
+	return -EIO;
+}
+
+/* The engine failed on tensor t: name the source file responsible when one
+ * fails its check, else log the engine's message (once per tensor). */
+static void report_engine_error(struct vfs *v, const struct gg_outfile *f,
+				const struct gg_tensor *t, const gg_err *e)
+{
+	const struct st_set *set = file_set(v, f);
+	for (size_t i = 0; i < t->nsrc; i++) {
+		const struct st_tensor *s = t->srcs[i].st;
+		if (s && set && s->file < set->nfiles &&
+		    check_source(v, &set->files[s->file]))
+			return;
+	}
+	log_once(v, t, e->msg[0] ? e->msg : "engine read failed");
+}
+
+/* ---- reading tensors ---- */
+
+static uint64_t chunk_key(uint32_t file, uint32_t tensor, uint64_t chunk)
+{
+	uint64_t k[3] = {file, tensor, chunk};
+	return XXH3_64bits(k, sizeof k);
+}
+
+/* Bytes [off, off+len) of a byte-copy tensor, pread from its source. */
+static int read_copy(struct vfs *v, const struct gg_outfile *f,
+		     const struct gg_tensor *t, uint64_t off, uint8_t *buf,
+		     size_t len)
+{
+	const struct st_set *set = file_set(v, f);
+	const struct st_file *sf = &set->files[t->copy_file];
+	if (check_source(v, sf))
+		return -EIO;
+	uint64_t pos = t->copy_offset + off;
+	size_t left = len;
+	while (left) {
+		ssize_t r = pread(sf->fd, buf, left, (off_t)pos);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			char msg[GG_ERR_MAX];
+			snprintf(msg, sizeof msg, "%s: %s", sf->path,
+				 r < 0 ? strerror(errno) : "shorter than at mount");
+			log_once(v, sf, msg);
+			return -EIO;
+		}
+		buf += r;
+		pos += (uint64_t)r;
+		left -= (size_t)r;
+	}
+	atomic_fetch_add_explicit(&v->bytes_copied, len, memory_order_relaxed);
+	return 0;
+}
+
+/* Bytes of a tensor straight from the engine or the source, bypassing the
+ * cache (used to hash whole tensors without evicting hot chunks). */
+static int read_direct(struct vfs *v, const struct gg_outfile *f,
+		       const struct gg_tensor *t, uint64_t off, uint8_t *buf,
+		       size_t len)
+{
+	if (t->is_copy)
+		return read_copy(v, f, t, off, buf, len);
+	gg_err e = {{0}};
+	if (gg_tensor_read(f, t, off, len, buf, &e) == 0)
+		return 0;
+	report_engine_error(v, f, t, &e);
+	return -EIO;
+}
+
+struct load_arg {
+	struct vfs *v;
+	const struct gg_outfile *f;
+	const struct gg_tensor *t;
+	uint64_t start;
+	size_t len;
+};
+
+static int load_chunk(uint64_t key, void *buf, size_t cap, size_t *len,
+		      void *arg)
+{
+	(void)key;
+	struct load_arg *la = arg;
+	if (la->len > cap)
+		return -EIO;
+	int rc = read_direct(la->v, la->f, la->t, la->start, buf, la->len);
+	if (rc)
+		return rc;
+	*len = la->len;
+	return 0;
+}
+
+/* Bytes [off, off+len) of tensor ti of output file fi (within the tensor). */
+static int read_tensor(struct vfs *v, uint32_t fi, uint32_t ti, uint64_t off,
+		       uint8_t *buf, size_t len)
+{
+	const struct gg_outfile *f = &v->m->files[fi];
+	const struct gg_tensor *t = &f->tensors[ti];
+	if (t->is_copy)
+		return read_copy(v, f, t, off, buf, len);
+	const uint64_t cs = v->chunk_size;
+	while (len) {
+		uint64_t c = off / cs;
+		size_t coff = (size_t)(off % cs);
+		struct load_arg la = {v, f, t, c * cs, min_sz(cs, t->nbytes - c * cs)};
+		struct chunk *ch;
+		int rc = chunk_cache_get_sized(v->cache, chunk_key(fi, ti, c),
+					       la.len, load_chunk, &la, &ch);
+		if (rc)
+			return rc;
+		if (ch->len != la.len) { /* a 64-bit key collision: refuse */
+			chunk_cache_put(v->cache, ch);
+			log_once(v, t, "chunk key collision");
+			return -EIO;
+		}
+		size_t n = min_sz(len, ch->len - coff);
+		memcpy(buf, ch->data + coff, n);
+		chunk_cache_put(v->cache, ch);
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Position in vf->order of the last tensor starting at or before pos, or
+ * -1 when pos precedes every tensor. */
+static long tensor_before(const struct gg_outfile *f, const struct vfs_file *vf,
+			  uint64_t pos)
+{
+	long lo = 0, hi = (long)f->ntensors - 1, best = -1;
+	while (lo <= hi) {
+		long mid = lo + (hi - lo) / 2;
+		if (f->tensors[vf->order[mid]].offset <= pos) {
+			best = mid;
+			lo = mid + 1;
+		} else {
+			hi = mid - 1;
+		}
+	}
+	return best;
+}
+
+/* Bytes [off, off+size) of output file fi, clamped to its size. */
+static ssize_t read_gguf(struct vfs *v, uint32_t fi, uint8_t *buf, size_t size,
+			 uint64_t off)
+{
+	const struct gg_outfile *f = &v->m->files[fi];
+	const struct vfs_file *vf = &v->vf[fi];
+	if (off >= f->size)
+		return 0;
+	size = min_sz(size, f->size - off);
+	size_t done = 0;
+	while (done < size) {
+		uint64_t pos = off + done;
+		size_t want = size - done, n;
+		if (pos < f->header_len) {
+			n = min_sz(want, f->header_len - pos);
+			memcpy(buf + done, f->header + pos, n);
+			done += n;
+			continue;
+		}
+		long k = tensor_before(f, vf, pos);
+		const struct gg_tensor *t = k >= 0 ? &f->tensors[vf->order[k]] : NULL;
+		if (t && pos < t->offset + t->nbytes) {
+			n = min_sz(want, t->offset + t->nbytes - pos);
+			int rc = read_tensor(v, fi, vf->order[k], pos - t->offset,
+					     buf + done, n);
+			if (rc)
+				return rc;
+		} else { /* padding up to the next tensor or the end */
+			uint64_t next = (size_t)(k + 1) < f->ntensors
+				? f->tensors[vf->order[k + 1]].offset : f->size;
+			n = min_sz(want, next - pos);
+			if (n == 0)
+				return -EIO; /* inconsistent layout: never loop */
+			memset(buf + done, 0, n);
+		}
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+/* ---- metadata.json ---- */
+
+static cJSON *json_u64(uint64_t x)
+{
+	char s[24];
+	snprintf(s, sizeof s, "%" PRIu64, x);
+	return cJSON_CreateRaw(s); /* exact, even above 2^53 */
+}
+
+static cJSON *json_i64(int64_t x)
+{
+	char s[24];
+	snprintf(s, sizeof s, "%" PRId64, x);
+	return cJSON_CreateRaw(s);
+}
+
+static cJSON *json_f64(double x)
+{
+	return x == x && x - x == 0 ? cJSON_CreateNumber(x) : cJSON_CreateNull();
+}
+
+/* One value of scalar type t from packed little-endian bytes p. */
+static cJSON *json_packed(enum gguf_vtype t, const uint8_t *p)
+{
+	union { uint8_t u8; int8_t i8; uint16_t u16; int16_t i16; uint32_t u32;
+		int32_t i32; float f32; uint64_t u64; int64_t i64; double f64; } u;
+	memcpy(&u, p, gguf_vtype_size(t));
+	switch (t) {
+	case GGUF_VT_U8: return json_u64(u.u8);
+	case GGUF_VT_I8: return json_i64(u.i8);
+	case GGUF_VT_U16: return json_u64(u.u16);
+	case GGUF_VT_I16: return json_i64(u.i16);
+	case GGUF_VT_U32: return json_u64(u.u32);
+	case GGUF_VT_I32: return json_i64(u.i32);
+	case GGUF_VT_F32: return json_f64(u.f32);
+	case GGUF_VT_BOOL: return cJSON_CreateBool(u.u8 != 0);
+	case GGUF_VT_U64: return json_u64(u.u64);
+	case GGUF_VT_I64: return json_i64(u.i64);
+	case GGUF_VT_F64: return json_f64(u.f64);
+	default: return cJSON_CreateNull();
+	}
+}
+
+/* A GGUF string; bytes after an embedded NUL are dropped (JSON from C). */
+static cJSON *json_gstr(const struct gguf_str *s)
+{
+	return cJSON_CreateString(s->s ? s->s : "");
+}
+
+static cJSON *json_scalar(const struct gguf_kv *kv)
+{
+	switch (kv->type) {
+	case GGUF_VT_U8: case GGUF_VT_U16: case GGUF_VT_U32: case GGUF_VT_U64:
+		return json_u64(kv->v.u);
+	case GGUF_VT_I8: case GGUF_VT_I16: case GGUF_VT_I32: case GGUF_VT_I64:
+		return json_i64(kv->v.i);
+	case GGUF_VT_F32: case GGUF_VT_F64:
+		return json_f64(kv->v.f);
+	case GGUF_VT_BOOL:
+		return cJSON_CreateBool(kv->v.b);
+	case GGUF_VT_STRING:
+		return json_gstr(&kv->str);
+	default:
+		return cJSON_CreateNull();
+	}
+}
+
+/* {"key", "type", "value"}; arrays add "elem_type" and "count" and list
+ * every element (so the JSON is a complete copy of the KV section). */
+static cJSON *json_kv(const struct gguf_kv *kv)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "key", kv->key);
+	cJSON_AddStringToObject(o, "type", gguf_vtype_name(kv->type));
+	if (kv->type != GGUF_VT_ARRAY) {
+		cJSON_AddItemToObject(o, "value", json_scalar(kv));
+		return o;
+	}
+	cJSON_AddStringToObject(o, "elem_type", gguf_vtype_name(kv->arr_type));
+	cJSON_AddItemToObject(o, "count", json_u64(kv->arr_n));
+	cJSON *a = cJSON_AddArrayToObject(o, "value");
+	size_t es = gguf_vtype_size(kv->arr_type);
+	for (uint64_t i = 0; i < kv->arr_n; i++) {
+		cJSON *x;
+		if (kv->arr_type == GGUF_VT_STRING)
+			x = json_gstr(&((const struct gguf_str *)kv->arr)[i]);
+		else if (es)
+			x = json_packed(kv->arr_type, (const uint8_t *)kv->arr + i * es);
+		else
+			x = cJSON_CreateNull();
+		cJSON_AddItemToArray(a, x);
+	}
+	return o;
+}
+
+static const char *op_name(enum gg_op op)
+{
+	switch (op) {
+	case GG_OP_NONE: return "none";
+	case GG_OP_TANH: return "tanh";
+	case GG_OP_ONE_MINUS_TANH: return "one_minus_tanh";
+	}
+	return "unknown";
+}
+
+/* Which source tensors and files feed t. */
+static cJSON *json_sources(const struct st_set *set, const struct gg_tensor *t)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; i < t->nsrc; i++) {
+		const struct gg_src *s = &t->srcs[i];
+		cJSON *o = cJSON_CreateObject();
+		if (s->st) {
+			cJSON_AddStringToObject(o, "tensor", s->st->name);
+			if (set && s->st->file < set->nfiles)
+				cJSON_AddStringToObject(o, "file",
+							set->files[s->st->file].name);
+			cJSON_AddStringToObject(o, "dtype", gg_type_name(s->st->dtype));
+		} else {
+			cJSON_AddBoolToObject(o, "synthetic", 1);
+			cJSON_AddStringToObject(o, "dtype", gg_type_name(s->type));
+		}
+		cJSON_AddItemToArray(a, o);
+	}
+	return a;
+}
+
+static cJSON *json_tensor(const struct st_set *set, const struct gg_outfile *f,
+			  const struct gg_tensor *t)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", t->name);
+	const char *tn = gg_type_name(t->type);
+	cJSON_AddStringToObject(o, "type", tn ? tn : "?");
+	cJSON *d = cJSON_AddArrayToObject(o, "dims");
+	for (uint32_t i = 0; i < t->n_dims; i++)
+		cJSON_AddItemToArray(d, json_u64(t->ne[i]));
+	cJSON_AddItemToObject(o, "offset", json_u64(t->offset));
+	cJSON_AddItemToObject(o, "data_offset", json_u64(t->offset - f->header_len));
+	cJSON_AddItemToObject(o, "size", json_u64(t->nbytes));
+	cJSON_AddBoolToObject(o, "copy", t->is_copy);
+	cJSON_AddStringToObject(o, "op", op_name(t->op));
+	cJSON_AddItemToObject(o, "sources", json_sources(set, t));
+	return o;
+}
+
+/* Fill o with one output file's description: name, sizes, kv, tensors. */
+static void json_outfile(const struct vfs *v, const struct gg_outfile *f,
+			 cJSON *o)
+{
+	cJSON_AddStringToObject(o, "name", f->name);
+	cJSON_AddItemToObject(o, "size", json_u64(f->size));
+	cJSON_AddItemToObject(o, "header_size", json_u64(f->header_len));
+	cJSON_AddItemToObject(o, "alignment", json_u64(f->alignment));
+	cJSON *kv = cJSON_AddArrayToObject(o, "kv");
+	for (size_t i = 0; f->kvs && i < f->kvs->n; i++)
+		cJSON_AddItemToArray(kv, json_kv(&f->kvs->kv[i]));
+	cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
+	const struct st_set *set = file_set(v, f);
+	for (size_t i = 0; i < f->ntensors; i++)
+		cJSON_AddItemToArray(ts, json_tensor(set, f, &f->tensors[i]));
+}
+
+/* metadata.json: model.gguf's description at the top level (name, size,
+ * kv, tensors), the model facts, and the other output files in "files". */
+static char *build_metadata(const struct vfs *v)
+{
+	const struct gg_model *m = v->m;
+	cJSON *root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "gguffs_version", GGUFFS_VERSION);
+	cJSON_AddStringToObject(root, "source_dir", m->dir ? m->dir : "");
+	cJSON_AddStringToObject(root, "profile", gg_profile_name(m->opt.profile));
+	if (m->arch) {
+		cJSON_AddStringToObject(root, "hf_architecture", m->arch->hf_arch);
+		cJSON_AddStringToObject(root, "architecture", m->arch->gguf_arch);
+	}
+	cJSON_AddBoolToObject(root, "llamacpp_loadable", m->notice == NULL);
+	if (m->notice)
+		cJSON_AddStringToObject(root, "notice", m->notice);
+	if (m->nfiles)
+		json_outfile(v, &m->files[0], root);
+	cJSON *files = cJSON_AddArrayToObject(root, "files");
+	for (size_t i = 1; i < m->nfiles; i++) {
+		cJSON *o = cJSON_CreateObject();
+		json_outfile(v, &m->files[i], o);
+		cJSON_AddItemToArray(files, o);
+	}
+	char *s = cJSON_Print(root);
+	cJSON_Delete(root);
+	return s;
+}
+
+/* metadata.json's text, built on first use; NULL on allocation failure. */
+static const char *metadata(struct vfs *v, size_t *len)
+{
+	pthread_mutex_lock(&v->meta_mu);
+	if (!v->meta) {
+		v->meta = build_metadata(v);
+		v->meta_len = v->meta ? strlen(v->meta) : 0;
+	}
+	pthread_mutex_unlock(&v->meta_mu);
+	*len = v->meta_len;
+	return v->meta;
+}
+
+/* ---- stats.json ---- */
+
+char *vfs_stats_json(struct vfs *v)
+{
+	struct chunk_cache_stats cs;
+	struct gg_engine_stats es;
+	chunk_cache_stats(v->cache, &cs);
+	gg_engine_stats_get(&es);
+	cJSON *o = cJSON_CreateObject();
+	cJSON *c = cJSON_AddObjectToObject(o, "cache");
+	cJSON_AddItemToObject(c, "hits", json_u64(cs.hits));
+	cJSON_AddItemToObject(c, "misses", json_u64(cs.misses));
+	cJSON_AddItemToObject(c, "evictions", json_u64(cs.evictions));
+	cJSON_AddItemToObject(c, "coalesced", json_u64(cs.coalesced));
+	cJSON_AddItemToObject(c, "load_errors", json_u64(cs.load_errors));
+	cJSON_AddItemToObject(c, "entries", json_u64(cs.entries));
+	cJSON_AddItemToObject(c, "cur_bytes", json_u64(cs.cur_bytes));
+	cJSON_AddItemToObject(c, "peak_bytes", json_u64(cs.peak_bytes));
+	cJSON_AddItemToObject(c, "budget", json_u64(cs.budget));
+	cJSON_AddItemToObject(c, "chunk_size", json_u64(cs.chunk_size));
+	cJSON_AddItemToObject(o, "bytes_materialised", json_u64(cs.bytes_loaded));
+	cJSON_AddItemToObject(o, "bytes_copied",
+			      json_u64(atomic_load(&v->bytes_copied)));
+	cJSON_AddItemToObject(o, "reads", json_u64(atomic_load(&v->reads)));
+	cJSON_AddItemToObject(o, "read_errors",
+			      json_u64(atomic_load(&v->read_errors)));
+	cJSON *e = cJSON_AddObjectToObject(o, "engine");
+	cJSON_AddItemToObject(e, "src_bytes", json_u64(es.src_bytes));
+	cJSON_AddItemToObject(e, "copy_bytes", json_u64(es.copy_bytes));
+	cJSON_AddStringToObject(e, "convert_kernel", gg_convert_kernel());
+	char *s = cJSON_Print(o);
+	cJSON_Delete(o);
+	char *out = malloc(VFS_STATS_SIZE + 1);
+	if (!out) {
+		free(s);
+		return NULL;
+	}
+	size_t n = s ? strlen(s) : 0;
+	if (n > VFS_STATS_SIZE - 1) /* cannot happen with these few fields */
+		n = 0;
+	memcpy(out, s, n);
+	memset(out + n, ' ', VFS_STATS_SIZE - 1 - n);
+	out[VFS_STATS_SIZE - 1] = '\n';
+	out[VFS_STATS_SIZE] = 0;
+	free(s);
+	return out;
+}
+
+/* ---- tree ---- */
+
+static void node_hash_insert(struct vfs *v, size_t idx)
+{
+	struct vfs_node *n = &v->nodes[idx];
+	uint64_t h = XXH3_64bits(n->path, strlen(n->path));
+	size_t b = (size_t)(h & (v->nbuckets - 1));
+	n->hnext = v->buckets[b];
+	v->buckets[b] = idx + 1;
+}
+
+const struct vfs_node *vfs_lookup(struct vfs *v, const char *path)
+{
+	size_t len = strlen(path);
+	uint64_t h = XXH3_64bits(path, len);
+	for (size_t i = v->buckets[h & (v->nbuckets - 1)]; i;
+	     i = v->nodes[i - 1].hnext)
+		if (strcmp(v->nodes[i - 1].path, path) == 0)
+			return &v->nodes[i - 1];
+	return NULL;
+}
+
+/* "dir/name" with '%' and '/' of name escaped. */
+static char *child_path(const char *dir, const char *name, bool escape)
+{
+	size_t dl = strcmp(dir, "/") == 0 ? 0 : strlen(dir);
+	char *p = gg_malloc(dl + 1 + 3 * strlen(name) + 1), *q = p;
+	memcpy(q, dir, dl);
+	q += dl;
+	*q++ = '/';
+	for (const char *s = name; *s; s++) {
+		if (escape && (*s == '/' || *s == '%'))
+			q += sprintf(q, "%%%02X", (unsigned char)*s);
+		else
+			*q++ = *s;
+	}
+	*q = 0;
+	return p;
+}
+
+static struct vfs_node *add_node(struct vfs *v, struct vfs_node *parent,
+				 const char *name, bool escape,
+				 enum vfs_kind kind)
+{
+	size_t idx = v->nnodes++;
+	struct vfs_node *n = &v->nodes[idx];
+	n->path = parent ? child_path(parent->path, name, escape) : gg_strdup("/");
+	n->name = strrchr(n->path, '/') + 1;
+	n->kind = kind;
+	n->ino = idx + 1;
+	if (parent) {
+		parent->kids[parent->nkids++] = n;
+		if (kind == VFS_DIR)
+			parent->ndirs++;
+	}
+	node_hash_insert(v, idx);
+	return n;
+}
+
+/* "tensors" for files[0]; "tensors.<stem>" for another file <stem>.gguf. */
+static char *tensor_dir_name(const struct gg_outfile *f, size_t i)
+{
+	if (i == 0)
+		return gg_strdup("tensors");
+	size_t n = strlen(f->name);
+	if (n > 5 && strcmp(f->name + n - 5, ".gguf") == 0)
+		n -= 5;
+	char *s = gg_malloc(8 + n + 1);
+	memcpy(s, "tensors.", 8);
+	memcpy(s + 8, f->name, n);
+	s[8 + n] = 0;
+	return s;
+}
+
+static int by_offset_cmp(const void *a, const void *b, void *arg)
+{
+	const struct gg_outfile *f = arg;
+	const struct gg_tensor *x = &f->tensors[*(const uint32_t *)a];
+	const struct gg_tensor *y = &f->tensors[*(const uint32_t *)b];
+	/* Ties (empty tensors) order the empty one first, so the layout walk
+	 * lands on the tensor that owns the bytes. */
+	if (x->offset != y->offset)
+		return x->offset < y->offset ? -1 : 1;
+	if (x->nbytes != y->nbytes)
+		return x->nbytes < y->nbytes ? -1 : 1;
+	return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
+}
+
+static void build_tree(struct vfs *v)
+{
+	const struct gg_model *m = v->m;
+	size_t total = 3; /* root, metadata.json, stats.json */
+	for (size_t i = 0; i < m->nfiles; i++)
+		total += 2 + m->files[i].ntensors;
+	v->nodes = gg_calloc(total, sizeof *v->nodes);
+	v->nbuckets = 64;
+	while (v->nbuckets < 2 * total)
+		v->nbuckets *= 2;
+	v->buckets = gg_calloc(v->nbuckets, sizeof *v->buckets);
+
+	struct vfs_node *root = add_node(v, NULL, "", false, VFS_DIR);
+	root->kids = gg_calloc(2 + 2 * m->nfiles, sizeof *root->kids);
+	for (size_t i = 0; i < m->nfiles; i++)
+		add_node(v, root, m->files[i].name, true, VFS_GGUF)->file = (uint32_t)i;
+	add_node(v, root, "metadata.json", false, VFS_METADATA);
+	add_node(v, root, "stats.json", false, VFS_STATS);
+	for (size_t i = 0; i < m->nfiles; i++) {
+		const struct gg_outfile *f = &m->files[i];
+		char *dn = tensor_dir_name(f, i);
+		struct vfs_node *d = add_node(v, root, dn, true, VFS_DIR);
+		free(dn);
+		d->file = (uint32_t)i;
+		d->kids = gg_calloc(f->ntensors ? f->ntensors : 1, sizeof *d->kids);
+		for (size_t t = 0; t < f->ntensors; t++) {
+			struct vfs_node *n = add_node(v, d, f->tensors[t].name,
+						      true, VFS_TENSOR);
+			n->file = (uint32_t)i;
+			n->tensor = (uint32_t)t;
+		}
+	}
+}
+
+static void build_files(struct vfs *v)
+{
+	const struct gg_model *m = v->m;
+	v->vf = gg_calloc(m->nfiles ? m->nfiles : 1, sizeof *v->vf);
+	for (size_t i = 0; i < m->nfiles; i++) {
+		const struct gg_outfile *f = &m->files[i];
+		size_t n = f->ntensors ? f->ntensors : 1;
+		struct vfs_file *vf = &v->vf[i];
+		vf->order = gg_malloc(n * sizeof *vf->order);
+		vf->xxh3 = gg_calloc(n, sizeof *vf->xxh3);
+		vf->hashed = gg_calloc(n, 1);
+		for (size_t t = 0; t < f->ntensors; t++)
+			vf->order[t] = (uint32_t)t;
+		qsort_r(vf->order, f->ntensors, sizeof *vf->order, by_offset_cmp,
+			(void *)f);
+	}
+}
+
+int vfs_new(struct gg_model *m, const struct vfs_options *o, struct vfs **out,
+	    gg_err *e)
+{
+	*out = NULL;
+	uint64_t cs = o && o->chunk_size ? o->chunk_size : VFS_DEFAULT_CHUNK_SIZE;
+	uint64_t budget = o && o->cache_size ? o->cache_size : VFS_DEFAULT_CACHE_SIZE;
+	if (cs < VFS_MIN_CHUNK_SIZE || cs > VFS_MAX_CHUNK_SIZE) {
+		gg_model_close(m);
+		return gg_fail(e, "chunk_size=%" PRIu64 ": must be between 1M and 256M",
+			       cs);
+	}
+	struct vfs *v = gg_calloc(1, sizeof *v);
+	v->m = m;
+	v->chunk_size = cs;
+	v->cache_size = budget;
+	v->cache = chunk_cache_new((size_t)budget, (size_t)cs);
+	if (!v->cache) {
+		gg_model_close(m);
+		free(v);
+		return gg_fail(e, "out of memory");
+	}
+	struct stat st;
+	if (m->dir && stat(m->dir, &st) == 0)
+		v->mtime = st.st_mtim;
+	v->uid = getuid();
+	v->gid = getgid();
+	pthread_mutex_init(&v->meta_mu, NULL);
+	pthread_mutex_init(&v->xattr_mu, NULL);
+	pthread_mutex_init(&v->log_mu, NULL);
+	build_tree(v);
+	build_files(v);
+	*out = v;
+	return 0;
+}
+
+void vfs_free(struct vfs *v)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < v->nnodes; i++) {
+		free(v->nodes[i].path);
+		free(v->nodes[i].kids);
+	}
+	free(v->nodes);
+	free(v->buckets);
+	for (size_t i = 0; v->m && i < v->m->nfiles; i++) {
+		free(v->vf[i].order);
+		free(v->vf[i].xxh3);
+		free(v->vf[i].hashed);
+	}
+	free(v->vf);
+	free(v->meta);
+	free(v->logged);
+	chunk_cache_free(v->cache);
+	gg_model_close(v->m);
+	pthread_mutex_destroy(&v->meta_mu);
+	pthread_mutex_destroy(&v->xattr_mu);
+	pthread_mutex_destroy(&v->log_mu);
+	free(v);
+}
+
+const struct gg_model *vfs_model(const struct vfs *v)
+{
+	return v->m;
+}
+
+enum vfs_kind vfs_node_kind(const struct vfs_node *n)
+{
+	return n->kind;
+}
+
+static uint64_t node_size(struct vfs *v, const struct vfs_node *n)
+{
+	size_t len;
+	switch (n->kind) {
+	case VFS_GGUF:
+		return v->m->files[n->file].size;
+	case VFS_TENSOR:
+		return v->m->files[n->file].tensors[n->tensor].nbytes;
+	case VFS_METADATA:
+		return metadata(v, &len) ? len : 0;
+	case VFS_STATS:
+		return VFS_STATS_SIZE;
+	case VFS_DIR:
+		break;
+	}
+	return 0;
+}
+
+void vfs_getattr(struct vfs *v, const struct vfs_node *n, struct stat *st)
+{
+	memset(st, 0, sizeof *st);
+	st->st_ino = n->ino;
+	st->st_uid = v->uid;
+	st->st_gid = v->gid;
+	st->st_atim = st->st_mtim = st->st_ctim = v->mtime;
+	st->st_blksize = 1 << 20; /* invites 1 MiB reads (cat, cp) */
+	if (n->kind == VFS_DIR) {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2 + n->ndirs;
+		return;
+	}
+	st->st_mode = S_IFREG | 0444;
+	st->st_nlink = 1;
+	st->st_size = (off_t)node_size(v, n);
+	st->st_blocks = (st->st_size + 511) / 512;
+}
+
+int vfs_readdir(struct vfs *v, const struct vfs_node *n, vfs_fill_fn fill,
+		void *arg)
+{
+	if (n->kind != VFS_DIR)
+		return -ENOTDIR;
+	struct stat st;
+	for (size_t i = 0; i < n->nkids; i++) {
+		vfs_getattr(v, n->kids[i], &st);
+		if (fill(n->kids[i]->name, &st, arg))
+			break;
+	}
+	return 0;
+}
+
+void vfs_totals(const struct vfs *v, uint64_t *bytes, uint64_t *nodes)
+{
+	uint64_t b = 0;
+	for (size_t i = 0; i < v->m->nfiles; i++)
+		b += 2 * v->m->files[i].size; /* the file and its tensors/ */
+	*bytes = b;
+	*nodes = v->nnodes;
+}
+
+/* ---- open / read ---- */
+
+int vfs_open(struct vfs *v, const struct vfs_node *n, struct vfs_handle **h)
+{
+	*h = NULL;
+	struct vfs_handle *x = calloc(1, sizeof *x);
+	if (!x)
+		return -ENOMEM;
+	x->node = n;
+	if (n->kind == VFS_STATS) {
+		x->data = vfs_stats_json(v);
+		if (!x->data) {
+			free(x);
+			return -ENOMEM;
+		}
+		x->len = VFS_STATS_SIZE;
+	}
+	*h = x;
+	return 0;
+}
+
+bool vfs_handle_volatile(const struct vfs_handle *h)
+{
+	return h->node->kind == VFS_STATS;
+}
+
+const struct vfs_node *vfs_handle_node(const struct vfs_handle *h)
+{
+	return h->node;
+}
+
+static ssize_t read_mem(const char *data, size_t len, void *buf, size_t size,
+			uint64_t off)
+{
+	if (!data)
+		return -EIO;
+	if (off >= len)
+		return 0;
+	size = min_sz(size, len - off);
+	memcpy(buf, data + off, size);
+	return (ssize_t)size;
+}
+
+static ssize_t read_tensor_file(struct vfs *v, const struct vfs_node *n,
+				void *buf, size_t size, uint64_t off)
+{
+	const struct gg_tensor *t = &v->m->files[n->file].tensors[n->tensor];
+	if (off >= t->nbytes)
+		return 0;
+	size = min_sz(size, t->nbytes - off);
+	int rc = read_tensor(v, n->file, n->tensor, off, buf, size);
+	return rc ? rc : (ssize_t)size;
+}
+
+ssize_t vfs_read(struct vfs *v, struct vfs_handle *h, void *buf, size_t size,
+		 uint64_t off)
+{
+	const struct vfs_node *n = h->node;
+	ssize_t r;
+	size_t len;
+	atomic_fetch_add_explicit(&v->reads, 1, memory_order_relaxed);
+	switch (n->kind) {
+	case VFS_GGUF:
+		r = read_gguf(v, n->file, buf, size, off);
+		break;
+	case VFS_TENSOR:
+		r = read_tensor_file(v, n, buf, size, off);
+		break;
+	case VFS_METADATA: {
+		const char *s = metadata(v, &len);
+		r = read_mem(s, len, buf, size, off);
+		break;
+	}
+	case VFS_STATS:
+		r = read_mem(h->data, h->len, buf, size, off);
+		break;
+	default:
+		r = -EISDIR;
+	}
+	if (r < 0)
+		atomic_fetch_add_explicit(&v->read_errors, 1, memory_order_relaxed);
+	return r;
+}
+
+void vfs_release(struct vfs *v, struct vfs_handle *h)
+{
+	(void)v;
+	if (!h)
+		return;
+	free(h->data);
+	free(h);
+}
+
+/* ---- xattrs ---- */
+
+static const char xattr_names[] =
+	"user.gguf.type\0user.gguf.shape\0user.gguf.offset\0user.gguf.xxh3";
+
+/* XXH3-64 of tensor ti of file fi, computed once by streaming the tensor
+ * through the engine (not the cache: hashing must not evict hot chunks).
+ * Two threads may race to compute it; both get the same value. */
+static int tensor_xxh3(struct vfs *v, uint32_t fi, uint32_t ti, uint64_t *out)
+{
+	struct vfs_file *vf = &v->vf[fi];
+	pthread_mutex_lock(&v->xattr_mu);
+	bool have = vf->hashed[ti];
+	*out = vf->xxh3[ti];
+	pthread_mutex_unlock(&v->xattr_mu);
+	if (have)
+		return 0;
+	const struct gg_outfile *f = &v->m->files[fi];
+	const struct gg_tensor *t = &f->tensors[ti];
+	size_t step = (size_t)v->chunk_size;
+	uint8_t *buf = malloc(step);
+	XXH3_state_t *s = XXH3_createState();
+	int rc = buf && s ? 0 : -ENOMEM;
+	if (!rc)
+		XXH3_64bits_reset(s);
+	for (uint64_t off = 0; !rc && off < t->nbytes; off += step) {
+		size_t n = min_sz(step, t->nbytes - off);
+		rc = read_direct(v, f, t, off, buf, n);
+		if (!rc)
+			XXH3_64bits_update(s, buf, n);
+	}
+	if (!rc) {
+		*out = XXH3_64bits_digest(s);
+		pthread_mutex_lock(&v->xattr_mu);
+		vf->xxh3[ti] = *out;
+		vf->hashed[ti] = 1;
+		pthread_mutex_unlock(&v->xattr_mu);
+	}
+	XXH3_freeState(s);
+	free(buf);
+	return rc;
+}
+
+/* The value text of xattr name of tensor node n into val (cap bytes). */
+static int xattr_value(struct vfs *v, const struct vfs_node *n,
+		       const char *name, char *val, size_t cap)
+{
+	const struct gg_tensor *t = &v->m->files[n->file].tensors[n->tensor];
+	if (strcmp(name, "user.gguf.type") == 0) {
+		const char *tn = gg_type_name(t->type);
+		snprintf(val, cap, "%s", tn ? tn : "?");
+	} else if (strcmp(name, "user.gguf.shape") == 0) {
+		size_t k = 0;
+		val[0] = 0;
+		for (uint32_t i = 0; i < t->n_dims && k < cap; i++)
+			k += (size_t)snprintf(val + k, cap - k, "%s%" PRIu64,
+					      i ? "," : "", t->ne[i]);
+	} else if (strcmp(name, "user.gguf.offset") == 0) {
+		snprintf(val, cap, "%" PRIu64, t->offset);
+	} else if (strcmp(name, "user.gguf.xxh3") == 0) {
+		uint64_t h;
+		int rc = tensor_xxh3(v, n->file, n->tensor, &h);
+		if (rc)
+			return rc;
+		snprintf(val, cap, "%016" PRIx64, h);
+	} else {
+		return -ENODATA;
+	}
+	return 0;
+}
+
+ssize_t vfs_getxattr(struct vfs *v, const struct vfs_node *n, const char *name,
+		     char *buf, size_t size)
+{
+	if (n->kind != VFS_TENSOR)
+		return -ENODATA;
+	char val[128];
+	int rc = xattr_value(v, n, name, val, sizeof val);
+	if (rc)
+		return rc;
+	size_t len = strlen(val);
+	if (size == 0)
+		return (ssize_t)len;
+	if (size < len)
+		return -ERANGE;
+	memcpy(buf, val, len);
+	return (ssize_t)len;
+}
+
+ssize_t vfs_listxattr(struct vfs *v, const struct vfs_node *n, char *buf,
+		      size_t size)
+{
+	(void)v;
+	if (n->kind != VFS_TENSOR)
+		return 0;
+	size_t len = sizeof xattr_names; /* includes the final NUL */
+	if (size == 0)
+		return (ssize_t)len;
+	if (size < len)
+		return -ERANGE;
+	memcpy(buf, xattr_names, len);
+	return (ssize_t)len;
+}

@@ -11,8 +11,8 @@
  *   error if it fails: the failed entry is then dropped, so a later get
  *   retries).
  * - Memory is accounted as the bytes allocated for chunks: a load reserves
- *   chunk_size, and a chunk that turns out much shorter is shrunk to its
- *   length. Unpinned chunks are evicted least-recently-used first whenever
+ *   chunk_size (or the size given to chunk_cache_get_sized), and a chunk
+ *   that turns out much shorter is shrunk to its length. Unpinned chunks are evicted least-recently-used first whenever
  *   the bytes held would exceed the budget. The budget is a hard cap: a
  *   miss that finds everything pinned waits until a chunk is released,
  *   except when the cache holds nothing at all (so a chunk larger than the
@@ -64,6 +64,12 @@ void chunk_cache_free(struct chunk_cache *c);
  * loader's, or -ENOMEM). */
 int chunk_cache_get(struct chunk_cache *c, uint64_t key, chunk_loader_fn loader,
 		    void *arg, struct chunk **out);
+/* The same, for a chunk known to hold at most want bytes (0 < want <=
+ * chunk_size): its buffer, its share of the budget and the loader's cap
+ * are want bytes (rounded up to a page for big buffers) instead of
+ * chunk_size. -EINVAL for a want out of range. */
+int chunk_cache_get_sized(struct chunk_cache *c, uint64_t key, size_t want,
+			  chunk_loader_fn loader, void *arg, struct chunk **out);
 /* Unpin a chunk obtained from chunk_cache_get. */
 void chunk_cache_put(struct chunk_cache *c, struct chunk *ch);
 

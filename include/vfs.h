@@ -33,7 +33,11 @@
 #include "model.h"
 #include "util.h"
 
-#define VFS_DEFAULT_CACHE_SIZE (512ull << 20)
+/* The kernel page cache keeps every byte served (keep_cache), so the chunk
+ * cache only needs to hold chunks being read by several requests and the
+ * working set of random readers; a big cache costs fresh memory for no
+ * gain on sequential reads. */
+#define VFS_DEFAULT_CACHE_SIZE (256ull << 20)
 #define VFS_DEFAULT_CHUNK_SIZE (4ull << 20)
 #define VFS_MIN_CHUNK_SIZE (1ull << 20)
 #define VFS_MAX_CHUNK_SIZE (256ull << 20)
@@ -82,16 +86,17 @@ typedef int (*vfs_fill_fn)(const char *name, const struct stat *st, void *arg);
 int vfs_readdir(struct vfs *v, const struct vfs_node *n, vfs_fill_fn fill,
 		void *arg);
 
-/* Open a file for reading. stats.json gets a snapshot of the counters
- * taken now. Returns 0 and *h, -EISDIR, or -ENOMEM. */
+/* Open a node (a file for reading, or a directory) and return a handle
+ * naming it. stats.json gets a snapshot of the counters taken now.
+ * Returns 0 and *h, or -ENOMEM. */
 int vfs_open(struct vfs *v, const struct vfs_node *n, struct vfs_handle **h);
 /* True when the content is not immutable (stats.json): the caller must
  * bypass the kernel page cache for it. */
 bool vfs_handle_volatile(const struct vfs_handle *h);
 const struct vfs_node *vfs_handle_node(const struct vfs_handle *h);
 /* Read up to size bytes at off into buf. Returns the bytes read (short
- * only at end of file), or -EIO when a source is inconsistent or the
- * engine fails. */
+ * only at end of file), -EISDIR for a directory, or -EIO when a source is
+ * inconsistent or the engine fails. */
 ssize_t vfs_read(struct vfs *v, struct vfs_handle *h, void *buf, size_t size,
 		 uint64_t off);
 void vfs_release(struct vfs *v, struct vfs_handle *h);
