@@ -95,11 +95,15 @@ char *gg_rename(const char *const *pairs, size_t n, const char *in)
 	size_t cap = strlen(in) * 2 + 16, len = 0;
 	char *out = gg_malloc(cap);
 	for (const char *p = in; *p;) {
-		size_t best = n;
+		size_t best = n, oldlen = 1;
 		for (size_t i = 0; i < n; i++) {
-			size_t k = strlen(pairs[2 * i]);
-			if (k && strncmp(p, pairs[2 * i], k) == 0) {
-				best = i;
+			const char *old = pairs[2 * i];
+			/* First byte before strncmp: most pairs fail there. */
+			if (old[0] != *p || !old[0])
+				continue;
+			size_t k = strlen(old);
+			if (strncmp(p, old, k) == 0) {
+				best = i, oldlen = k;
 				break; /* the earliest-listed match wins */
 			}
 		}
@@ -111,7 +115,7 @@ char *gg_rename(const char *const *pairs, size_t n, const char *in)
 		}
 		memcpy(out + len, add, addlen);
 		len += addlen;
-		p += best < n ? strlen(pairs[2 * best]) : 1;
+		p += oldlen;
 	}
 	out[len] = 0;
 	return out;
@@ -183,27 +187,12 @@ struct gg_outfile *gg_model_add_file(struct gg_model *m, const char *name)
 	return f;
 }
 
-static void outfile_free(struct gg_outfile *f)
-{
-	for (size_t i = 0; i < f->ntensors; i++) {
-		free(f->tensors[i].name);
-		free(f->tensors[i].srcs);
-	}
-	free(f->tensors);
-	for (size_t i = 0; i < f->nmem; i++)
-		free(f->mem[i]);
-	free(f->mem);
-	gguf_kvs_free(f->kvs);
-	free(f->header);
-	free(f->name);
-}
-
 void gg_model_close(struct gg_model *m)
 {
 	if (!m)
 		return;
 	for (size_t i = 0; i < m->nfiles; i++)
-		outfile_free(&m->files[i]);
+		gg_outfile_clear(&m->files[i]);
 	free(m->files);
 	tokenizer_job_free(m->tok);
 	if (m->st)

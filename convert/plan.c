@@ -2,6 +2,7 @@
 #include "plan.h"
 
 #include <limits.h>
+#include <xxhash.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,6 +104,32 @@ static void tensor_set_shape(struct gg_tensor *t, const uint64_t *shape, int ndi
 	t->nbytes = t->nelem * gg_type_size(t->type);
 }
 
+static size_t name_slot(const struct gg_outfile *f, const char *name)
+{
+	return (size_t)XXH3_64bits(name, strlen(name)) & (f->name_index_cap - 1);
+}
+
+static void index_insert(struct gg_outfile *f, size_t i)
+{
+	size_t slot = name_slot(f, f->tensors[i].name);
+	while (f->name_index[slot])
+		slot = (slot + 1) & (f->name_index_cap - 1);
+	f->name_index[slot] = i + 1;
+}
+
+/* Rebuild the name index with room for at least twice the tensors. */
+static void index_rebuild(struct gg_outfile *f, size_t want)
+{
+	size_t cap = 64;
+	while (cap < want * 2)
+		cap *= 2;
+	free(f->name_index);
+	f->name_index = gg_calloc(cap, sizeof *f->name_index);
+	f->name_index_cap = cap;
+	for (size_t i = 0; i < f->ntensors; i++)
+		index_insert(f, i);
+}
+
 struct gg_tensor *gg_outfile_add(struct gg_outfile *f, const char *name,
 				 enum gg_type type, const uint64_t *shape,
 				 int ndim)
@@ -116,6 +143,10 @@ struct gg_tensor *gg_outfile_add(struct gg_outfile *f, const char *name,
 	t->name = gg_strdup(name);
 	t->type = type;
 	tensor_set_shape(t, shape, ndim);
+	if (f->ntensors * 2 > f->name_index_cap)
+		index_rebuild(f, f->ntensors);
+	else
+		index_insert(f, f->ntensors - 1);
 	return t;
 }
 
@@ -169,9 +200,14 @@ int gg_tensor_set_stack(struct gg_tensor *t, const struct st_tensor *const *st,
 
 struct gg_tensor *gg_outfile_find(struct gg_outfile *f, const char *name)
 {
-	for (size_t i = 0; i < f->ntensors; i++)
-		if (strcmp(f->tensors[i].name, name) == 0)
-			return &f->tensors[i];
+	if (!f->name_index_cap)
+		return NULL;
+	for (size_t slot = name_slot(f, name); f->name_index[slot];
+	     slot = (slot + 1) & (f->name_index_cap - 1)) {
+		struct gg_tensor *t = &f->tensors[f->name_index[slot] - 1];
+		if (strcmp(t->name, name) == 0)
+			return t;
+	}
 	return NULL;
 }
 
@@ -179,6 +215,22 @@ static void tensor_free(struct gg_tensor *t)
 {
 	free(t->name);
 	free(t->srcs);
+}
+
+void gg_outfile_clear(struct gg_outfile *f)
+{
+	for (size_t i = 0; i < f->ntensors; i++) {
+		free(f->tensors[i].name);
+		free(f->tensors[i].srcs);
+	}
+	free(f->tensors);
+	free(f->name_index);
+	for (size_t i = 0; i < f->nmem; i++)
+		free(f->mem[i]);
+	free(f->mem);
+	gguf_kvs_free(f->kvs);
+	free(f->header);
+	free(f->name);
 }
 
 void gg_outfile_remove(struct gg_outfile *f, const char *name)
@@ -190,6 +242,7 @@ void gg_outfile_remove(struct gg_outfile *f, const char *name)
 	tensor_free(t);
 	memmove(t, t + 1, (f->ntensors - i - 1) * sizeof *t);
 	f->ntensors--;
+	index_rebuild(f, f->ntensors);
 }
 
 int gg_tensor_block(const char *name)
@@ -302,8 +355,10 @@ int gg_outfile_finish(struct gg_outfile *f, gg_err *e)
 		view_coalesce(&t->view);
 		tensor_mark_copy(t);
 	}
-	if (f->sort_tensors)
+	if (f->sort_tensors) {
 		qsort(f->tensors, f->ntensors, sizeof *f->tensors, tensor_order);
+		index_rebuild(f, f->ntensors);
+	}
 	for (size_t i = 1; i < f->ntensors; i++)
 		if (strcmp(f->tensors[i - 1].name, f->tensors[i].name) == 0)
 			return gg_fail(e, "%s: duplicate tensor name '%s'", f->name,

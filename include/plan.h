@@ -102,6 +102,11 @@ struct gg_outfile {
 	const struct st_set *st;
 	void **mem;             /* synthetic source buffers, freed with the file */
 	size_t nmem;
+	/* private: open-addressing index of tensor names (tensor index + 1,
+	 * 0 = empty), kept in step with tensors[] so lookups stay O(1) for
+	 * converters of 10,000-tensor models */
+	size_t *name_index;
+	size_t name_index_cap;
 };
 
 /* Add a tensor. shape is in PyTorch order (outermost first); ne[] is its
@@ -126,6 +131,10 @@ int gg_tensor_set_stack(struct gg_tensor *t, const struct st_tensor *const *st,
 struct gg_tensor *gg_outfile_find(struct gg_outfile *f, const char *name);
 /* Remove a tensor by output name (no-op if absent). */
 void gg_outfile_remove(struct gg_outfile *f, const char *name);
+
+/* Free everything f owns (tensors, KVs, header, synthetic buffers, the
+ * name index); the struct itself belongs to the caller. */
+void gg_outfile_clear(struct gg_outfile *f);
 
 /* Validate every tensor (view within its sources, element counts match the
  * shape), sort (if asked), assign offsets, serialise the header, mark byte

@@ -124,7 +124,7 @@ static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof *fx);
 	gg_err e;
-	fx->f.name = "test.gguf";
+	fx->f.name = gg_strdup("test.gguf");
 	fx->f.alignment = 32;
 	fx->f.kvs = gguf_kvs_new();
 	gguf_kvs_set_str(fx->f.kvs, "general.architecture", "test");
@@ -170,13 +170,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	for (size_t i = 0; i < fx->f.ntensors; i++) {
-		free(fx->f.tensors[i].name);
-		free(fx->f.tensors[i].srcs);
-	}
-	free(fx->f.tensors);
-	free(fx->f.header);
-	gguf_kvs_free(fx->f.kvs);
+	gg_outfile_clear(&fx->f);
 	for (size_t i = 0; i < fx->nbufs; i++)
 		free(fx->bufs[i]);
 	free(fx);

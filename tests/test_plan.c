@@ -157,7 +157,7 @@ static void add_mem_tensor(struct gg_outfile *f, const char *name, uint64_t n)
 static void test_layout_order_and_offsets(void **state)
 {
 	(void)state;
-	struct gg_outfile f = { .name = "t.gguf", .alignment = 32,
+	struct gg_outfile f = { .name = gg_strdup("t.gguf"), .alignment = 32,
 				.sort_kv = true, .sort_tensors = true };
 	f.kvs = gguf_kvs_new();
 	gguf_kvs_set_str(f.kvs, "general.architecture", "llama");
@@ -186,37 +186,20 @@ static void test_layout_order_and_offsets(void **state)
 	assert_int_equal(f.size, last->offset + last->nbytes);
 	assert_int_equal(f.header_len % 32, 0);
 	assert_string_equal(f.kvs->kv[0].key, "general.architecture");
-	for (size_t i = 0; i < f.ntensors; i++) {
-		free(f.tensors[i].name);
-		free(f.tensors[i].srcs);
-	}
-	for (size_t i = 0; i < f.nmem; i++)
-		free(f.mem[i]);
-	free(f.mem);
-	free(f.tensors);
-	free(f.header);
-	gguf_kvs_free(f.kvs);
+	gg_outfile_clear(&f);
 }
 
 static void test_duplicate_names_rejected(void **state)
 {
 	(void)state;
-	struct gg_outfile f = { .name = "t.gguf", .alignment = 32, .sort_tensors = true };
+	struct gg_outfile f = { .name = gg_strdup("t.gguf"), .alignment = 32, .sort_tensors = true };
 	f.kvs = gguf_kvs_new();
 	add_mem_tensor(&f, "a.weight", 2);
 	add_mem_tensor(&f, "a.weight", 2);
 	gg_err e;
 	assert_int_equal(gg_outfile_finish(&f, &e), -1);
 	assert_non_null(strstr(e.msg, "duplicate tensor name 'a.weight'"));
-	for (size_t i = 0; i < f.ntensors; i++) {
-		free(f.tensors[i].name);
-		free(f.tensors[i].srcs);
-	}
-	for (size_t i = 0; i < f.nmem; i++)
-		free(f.mem[i]);
-	free(f.mem);
-	free(f.tensors);
-	gguf_kvs_free(f.kvs);
+	gg_outfile_clear(&f);
 }
 
 int main(void)
