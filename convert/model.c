@@ -11,6 +11,7 @@
 
 #include "jsonutil.h"
 #include "tokenizer.h"
+#include "tokcache.h"
 
 extern const struct gg_arch gg_arch_llama, gg_arch_llama4, gg_arch_mllama,
 	gg_arch_glm4moelite, gg_arch_lora;
@@ -220,10 +221,18 @@ static int load_tokenizer(const char *dir, uint32_t vocab,
 			  const char *const *special_types, size_t n_special,
 			  struct gguf_kvs *kvs, gg_err *e)
 {
+	/* Only the default special token types are cached (tokcache.h). */
+	if (!special_types && tokcache_load(dir, vocab, kvs))
+		return 0;
+	struct gguf_kvs *fresh = gguf_kvs_new();
 	/* tokenizer_load copies out everything it keeps. */
 	gg_json_arena_begin();
-	int rc = tokenizer_load(dir, vocab, special_types, n_special, kvs, e);
+	int rc = tokenizer_load(dir, vocab, special_types, n_special, fresh, e);
 	gg_json_arena_end();
+	if (rc == 0 && !special_types)
+		tokcache_store(dir, vocab, fresh);
+	gguf_kvs_move(kvs, fresh);
+	gguf_kvs_free(fresh);
 	return rc;
 }
 

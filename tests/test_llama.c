@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -318,6 +319,97 @@ static void test_open_errors(void **state)
 	free(dir);
 }
 
+static size_t count_entries(const char *dir)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "ls %s | grep -c '^tok-.*\\.gguf$'", dir);
+	FILE *p = popen(cmd, "r");
+	size_t n = 0;
+	assert_int_equal(fscanf(p, "%zu", &n), 1);
+	pclose(p);
+	return n;
+}
+
+static uint8_t *header_copy(const char *dir, size_t *len)
+{
+	struct gg_model *m = open_model_dir(dir, GG_PROFILE_LLAMACPP);
+	*len = m->files[0].header_len;
+	uint8_t *h = malloc(*len);
+	memcpy(h, m->files[0].header, *len);
+	gg_model_close(m);
+	return h;
+}
+
+static void assert_same_header(const char *dir, const uint8_t *want, size_t len)
+{
+	size_t n;
+	uint8_t *h = header_copy(dir, &n);
+	assert_int_equal(n, len);
+	assert_memory_equal(h, want, len);
+	free(h);
+}
+
+/* The tokenizer cache (tokcache.h) gives the bytes parsing gives, is used
+ * when it matches, and is bypassed when a tokenizer file changes or the
+ * entry is damaged. */
+static void test_tokenizer_cache(void **state)
+{
+	(void)state;
+	char *cache = make_temp_dir("tokcache"), *work = make_temp_dir("tokmodel");
+	char cmd[1024], *src = fixture_path("llama-spm");
+	snprintf(cmd, sizeof cmd, "cp -r %s/. %s/", src, work);
+	assert_int_equal(system(cmd), 0);
+	setenv("GGUFFS_CACHE_DIR", "off", 1);
+	size_t len;
+	uint8_t *parsed = header_copy(work, &len);
+	setenv("GGUFFS_CACHE_DIR", cache, 1);
+	assert_same_header(work, parsed, len); /* miss: parses and stores */
+	assert_int_equal(count_entries(cache), 1);
+	assert_same_header(work, parsed, len); /* hit */
+	assert_int_equal(count_entries(cache), 1);
+
+	/* A hit really is read from the cache: plant a one-token entry. */
+	snprintf(cmd, sizeof cmd, "ls %s/tok-*.gguf", cache);
+	FILE *p = popen(cmd, "r");
+	char entry[512];
+	assert_non_null(fgets(entry, sizeof entry, p));
+	pclose(p);
+	entry[strcspn(entry, "\n")] = 0;
+	struct gguf_kvs *fake = gguf_kvs_new();
+	const char *one = "x";
+	gguf_kvs_set_arr_str(fake, "tokenizer.ggml.tokens", &one, NULL, 1);
+	size_t flen;
+	uint8_t *bytes = gguf_write_header(fake, NULL, 0, 32, &flen);
+	FILE *fp = fopen(entry, "wb");
+	fwrite(bytes, 1, flen, fp);
+	fclose(fp);
+	free(bytes);
+	gguf_kvs_free(fake);
+	struct gg_model *m = open_model_dir(work, GG_PROFILE_LLAMACPP);
+	assert_int_equal(kv_get(&m->files[0], "tokenizer.ggml.tokens")->arr_n, 1);
+	gg_model_close(m);
+
+	/* A damaged entry falls back to parsing. */
+	assert_int_equal(truncate(entry, 10), 0);
+	assert_same_header(work, parsed, len);
+
+	/* Touching a tokenizer file makes a new entry. */
+	sleep(1);
+	snprintf(cmd, sizeof cmd, "touch %s/tokenizer_config.json", work);
+	assert_int_equal(system(cmd), 0);
+	size_t before = count_entries(cache);
+	assert_same_header(work, parsed, len);
+	assert_int_equal(count_entries(cache), before + 1);
+
+	unsetenv("GGUFFS_CACHE_DIR");
+	free(parsed);
+	free(src);
+	remove_tree(work);
+	remove_tree(cache);
+	free(work);
+	free(cache);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +422,7 @@ int main(void)
 		cmocka_unit_test(test_llamacpp_profile_departures),
 		cmocka_unit_test(test_profiles_agree_on_plain_llama),
 		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_tokenizer_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,32 @@
+/* tokcache.h - an on-disk cache of tokenizer metadata.
+ *
+ * Parsing a large tokenizer.json (Llama 3: 9 MB, 128k tokens, 280k merges)
+ * is most of the time a mount takes. The KVs it produces depend only on the
+ * tokenizer files and the vocabulary size, so they are kept, as a GGUF file
+ * holding only KVs, under a name derived (XXH3) from the identity of every
+ * tokenizer input file (device, inode, size, mtime, ctime) and the
+ * vocabulary size. A file changed in any way gets a new name; stale entries
+ * are simply never read again.
+ *
+ * Directory: $GGUFFS_CACHE_DIR, else $XDG_CACHE_HOME/gguffs, else
+ * $HOME/.cache/gguffs. GGUFFS_CACHE_DIR=off disables the cache. Every
+ * failure (no home, read-only directory, a damaged entry) falls back to
+ * parsing, silently: the cache can only make a mount faster.
+ */
+#ifndef GGUFFS_TOKCACHE_H
+#define GGUFFS_TOKCACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gguf.h"
+
+/* If an entry exists for (dir, vocab), move its KVs into kvs and return
+ * true; else leave kvs untouched and return false. */
+bool tokcache_load(const char *dir, uint32_t vocab, struct gguf_kvs *kvs);
+
+/* Store the tokenizer KVs of (dir, vocab), atomically (temporary file and
+ * rename). Errors are ignored. */
+void tokcache_store(const char *dir, uint32_t vocab, const struct gguf_kvs *kvs);
+
+#endif
