@@ -36,10 +36,11 @@ static void kv_clear_value(struct gguf_kv *kv)
 	if (kv->type == GGUF_VT_STRING)
 		free(kv->str.s);
 	if (kv->type == GGUF_VT_ARRAY) {
-		if (kv->arr_type == GGUF_VT_STRING)
+		if (kv->arr_type == GGUF_VT_STRING && !kv->arr_pool)
 			str_array_free(kv->arr, kv->arr_n);
 		else
 			free(kv->arr);
+		free(kv->arr_pool);
 	}
 	char *key = kv->key;
 	memset(kv, 0, sizeof *kv);

@@ -161,7 +161,7 @@ static int read_str(struct cursor *c, const char *what, struct gguf_str *out)
 static int read_name(struct cursor *c, const char *what, char **out)
 {
 	uint64_t start = c->pos;
-	struct gguf_str s;
+	struct gguf_str s = { 0 };
 	if (read_str(c, what, &s) < 0)
 		return -1;
 	if (memchr(s.s, '\0', (size_t)s.n) || !gg_utf8_valid(s.s, (size_t)s.n)) {
@@ -219,21 +219,40 @@ static void *grow(void *arr, uint64_t n, uint64_t *cap, size_t elem)
 	return gg_realloc(arr, (size_t)*cap * elem);
 }
 
-/* The array grows as strings are read, not to the declared count: the
- * count was only checked against the bytes left, which for a mapped
- * multi-GB file would still allow a huge allocation before failing. */
+/* Strings of an array are checked in a first pass (each length against
+ * the bytes left), so the count is known to fit in the file before anything
+ * is allocated; the second pass copies them all into one block, as a
+ * 128k-token vocabulary would otherwise cost 128k allocations. */
 static int read_str_array(struct cursor *c, struct gguf_kv *kv, uint64_t n)
 {
-	uint64_t cap = 0;
-	struct gguf_str *strs = NULL;
-	kv->arr_n = 0; /* counts the strings owned, for freeing on error */
+	uint64_t start = c->pos, total = 0, len;
 	for (uint64_t i = 0; i < n; i++) {
-		strs = grow(strs, i, &cap, sizeof *strs);
-		kv->arr = strs;
-		if (read_str(c, "array string", &strs[i]) < 0)
+		uint64_t at = c->pos;
+		if (read_u64(c, "array string", &len) < 0)
 			return -1;
-		kv->arr_n = i + 1;
+		if (len > remaining(c))
+			return gg_fail(c->e,
+				       "%s: array string at offset %" PRIu64 " has length %" PRIu64
+				       ", more than the %" PRIu64 " bytes left",
+				       c->name, at, len, remaining(c));
+		c->pos += len;
+		total += len + 1;
 	}
+	struct gguf_str *strs = gg_malloc((size_t)(n ? n : 1) * sizeof *strs);
+	char *pool = gg_malloc((size_t)(total ? total : 1));
+	c->pos = start;
+	for (uint64_t i = 0, off = 0; i < n; i++) {
+		read_u64(c, "array string", &len);
+		strs[i].s = pool + off;
+		strs[i].n = len;
+		memcpy(strs[i].s, c->p + c->pos, (size_t)len);
+		strs[i].s[len] = '\0';
+		c->pos += len;
+		off += len + 1;
+	}
+	kv->arr = strs;
+	kv->arr_pool = pool;
+	kv->arr_n = n;
 	return 0;
 }
 

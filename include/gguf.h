@@ -57,6 +57,8 @@ struct gguf_kv {
 	uint64_t arr_n;		/* GGUF_VT_ARRAY: element count */
 	void *arr;		/* packed little-endian elements of arr_type,
 				   or struct gguf_str[] for string arrays */
+	char *arr_pool;		/* string arrays read from a file: one block
+				   holding every string (else each is its own) */
 };
 
 struct gguf_kvs {
