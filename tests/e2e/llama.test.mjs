@@ -28,7 +28,7 @@ import { loadHfModel, forwardLastLogits, ropeInvFreq, f16ToF64 } from './referen
 import { readGguf, parseGguf, writeUnpermutedCopy, unpermuteRows, permuteRows, GGML_TYPE } from './gguf.mjs';
 import { BUILD, FIXTURES, CONVERT, convertModel, ensureFixtures, makeTmp, removeTmp, xorshift32, startLlama,
   withModel as withModelOf, modelLogits, compareLogits as compare, assertMatches,
-  assertRejected as assertRejectedBeyond } from './harness.mjs';
+  assertRejected as assertRejectedBeyond, mountGguffs, unmountGguffs, sha256File } from './harness.mjs';
 
 const TOL_DEFAULT = 0.05;
 const TOL_BF16 = 0.25;
@@ -271,9 +271,25 @@ for (const fx of ALL_FIXTURES) {
       state.tokens = isSpm ? promptTokens(text, 259, V) : promptTokens(text, 0, 128000);
       state.ref = forwardLastLogits(state.hf, state.tokens);
       const got = await withModel(state.gguf, m => llamaLogits(m, state.tokens, state.hf.config.vocab_size));
+      state.got = got;
       const r = compare(got, state.ref);
       t.diagnostic(`${fx}: llamacpp profile max|logit diff| ${r.maxDiff.toFixed(5)} (max|ref| ${r.maxRef.toFixed(2)}), argmax ${r.argmaxGot}/${r.argmaxRef}`);
       assertMatches(r, fx, state.tol);
+    });
+
+    test('the mounted model.gguf (read through mmap) gives the converted file\'s logits', async (t) => {
+      if (JS_CONVERT) { t.skip('GGUFFS_E2E_JS_CONVERT: no mount'); return; }
+      assert.ok(state.got, 'converted-file logits missing (previous test failed)');
+      const m = await mountGguffs(tmp, path.join(FIXTURES, fx), { opts: 'profile=llamacpp' });
+      try {
+        assert.equal(sha256File(m.path), sha256File(state.gguf), 'mounted bytes differ from gguffs-convert');
+        const got = await withModel(m.path, mdl => llamaLogits(mdl, state.tokens, state.hf.config.vocab_size));
+        const r = compare(got, state.got);
+        t.diagnostic(`${fx}: mount vs converted file max|logit diff| ${r.maxDiff}`);
+        assert.equal(r.maxDiff, 0, 'llama.cpp on the mount must compute exactly what it computes on the file');
+      } finally {
+        await unmountGguffs(m);
+      }
     });
 
     test('negative control: un-permuted Q/K is rejected', async (t) => {
