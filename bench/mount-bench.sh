@@ -21,7 +21,7 @@
 # Env: BUILD (default <repo>/build), BENCH_DIR (default /tmp/gguffs-bench:
 # generated models, reused across runs), BENCH_BYTES (model size, default
 # 2000000000), REPS (default 5), CACHE_SIZE (gguffs cache_size, default
-# 256M), PRETOUCH_GB (default 6: touch and free that much memory before
+# 64M, gguffs' default), PRETOUCH_GB (default 6: touch and free that much memory before
 # every measured run, so that filling new page cache does not pay the VM's
 # balloon faults at random - see perf-anchors.md §0; 0 disables).
 set -euo pipefail
@@ -32,7 +32,7 @@ BUILD=${BUILD:-$REPO/build}
 BENCH_DIR=${BENCH_DIR:-/tmp/gguffs-bench}
 BENCH_BYTES=${BENCH_BYTES:-2000000000}
 REPS=${REPS:-5}
-CACHE_SIZE=${CACHE_SIZE:-256M}
+CACHE_SIZE=${CACHE_SIZE:-64M}
 PRETOUCH_GB=${PRETOUCH_GB:-6}
 BENCH_LLAMA=${BENCH_LLAMA:-1}
 GGUFFS=$BUILD/gguffs

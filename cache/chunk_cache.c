@@ -267,12 +267,20 @@ static bool make_room(struct chunk_cache *c, size_t cap, struct entry **victims)
 	return c->st.cur_bytes + cap <= c->budget || c->st.cur_bytes == 0;
 }
 
-/* Take a victim with a buffer of exactly cap bytes out of *victims (to
- * reuse it whole), or NULL. */
-static struct entry *take_reusable(struct entry **victims, size_t cap)
+/* Take a victim whose buffer holds at least cap bytes out of *victims (to
+ * reuse it whole, at its own size, when the budget has room for that), or
+ * NULL. Without this, the
+ * short last chunk of every tensor made buffers of two sizes alternate,
+ * and each mismatch mapped and zeroed fresh memory. */
+static struct entry *take_reusable(const struct chunk_cache *c,
+				   struct entry **victims, size_t cap)
 {
 	for (struct entry **p = victims; *p; p = &(*p)->hnext) {
-		if ((*p)->cap == cap) {
+		size_t have = (*p)->cap;
+		/* make_room found room for cap; a larger buffer needs its own. */
+		bool fits = have == cap ||
+			    (have > cap && c->st.cur_bytes + have <= c->budget);
+		if (fits && (have >= MAP_MIN) == (cap >= MAP_MIN)) {
 			struct entry *e = *p;
 			*p = e->hnext;
 			return e;
@@ -351,6 +359,11 @@ int chunk_cache_get_sized(struct chunk_cache *c, uint64_t key, size_t want,
 	if (want == 0 || want > c->chunk_size)
 		return -EINVAL;
 	const size_t cap = buf_cap(want);
+	/* Allocated before locking: dropping the lock later to allocate
+	 * would let other loads take the room make_room just found. */
+	struct entry *spare = calloc(1, sizeof *spare);
+	if (!spare)
+		return -ENOMEM;
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		e = hash_find(c, key);
@@ -360,6 +373,7 @@ int chunk_cache_get_sized(struct chunk_cache *c, uint64_t key, size_t want,
 				lru_remove(e);
 			pthread_mutex_unlock(&c->mu);
 			entries_free(victims);
+			free(spare);
 			*out = &e->ch;
 			return 0;
 		}
@@ -369,6 +383,7 @@ int chunk_cache_get_sized(struct chunk_cache *c, uint64_t key, size_t want,
 			int rc = wait_for_load(c, e);
 			pthread_mutex_unlock(&c->mu);
 			entries_free(victims);
+			free(spare);
 			if (rc == 0)
 				*out = &e->ch;
 			return rc;
@@ -381,29 +396,17 @@ int chunk_cache_get_sized(struct chunk_cache *c, uint64_t key, size_t want,
 	}
 
 	/* Miss: publish a loading entry so that other gets of key wait. */
-	e = take_reusable(&victims, cap);
-	if (!e) {
-		pthread_mutex_unlock(&c->mu);
-		e = calloc(1, sizeof *e);
-		pthread_mutex_lock(&c->mu);
-		if (!e) {
-			pthread_mutex_unlock(&c->mu);
-			entries_free(victims);
-			return -ENOMEM;
-		}
-		/* Someone may have started loading key while unlocked. */
-		if (hash_find(c, key)) {
-			pthread_mutex_unlock(&c->mu);
-			free(e);
-			entries_free(victims);
-			return chunk_cache_get_sized(c, key, want, loader, arg,
-						     out);
-		}
+	e = take_reusable(c, &victims, cap);
+	size_t own_cap = e ? e->cap : cap;
+	if (e) {
+		free(spare);
+	} else {
+		e = spare;
 	}
 	e->ch.key = key;
 	e->ch.priv = e;
 	e->ch.len = 0;
-	e->cap = cap;
+	e->cap = own_cap;
 	e->pins = 1;
 	e->state = E_LOADING;
 	e->err = 0;

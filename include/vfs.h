@@ -36,8 +36,9 @@
 /* The kernel page cache keeps every byte served (keep_cache), so the chunk
  * cache only needs to hold chunks being read by several requests and the
  * working set of random readers; a big cache costs fresh memory for no
- * gain on sequential reads. */
-#define VFS_DEFAULT_CACHE_SIZE (256ull << 20)
+ * gain on sequential reads (reading a 2 GB F32 Llama: 0.65-0.75 s with
+ * 64M, 1.0-1.2 s with 256M, the difference being first-touch zeroing). */
+#define VFS_DEFAULT_CACHE_SIZE (64ull << 20)
 #define VFS_DEFAULT_CHUNK_SIZE (4ull << 20)
 #define VFS_MIN_CHUNK_SIZE (1ull << 20)
 #define VFS_MAX_CHUNK_SIZE (256ull << 20)
