@@ -343,12 +343,13 @@ int gg_model_open(const char *dir, const struct gg_options *opt,
 	if (gg_json_load(config_path, false, true, &m->config, e))
 		goto out;
 	b.config = m->config;
-	if (adapter)
+	if (adapter) {
 		m->arch = &gg_arch_lora;
-	else if (pick_arch(m->config, config_path, &m->arch, e))
-		goto out;
-	if (!adapter)
+	} else {
+		if (pick_arch(m->config, config_path, &m->arch, e))
+			goto out;
 		tokenizer_job_start(m, config_path);
+	}
 	if (st_set_open_dir(dir, &m->st, e))
 		goto out;
 	b.st = m->st;
