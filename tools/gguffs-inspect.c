@@ -102,9 +102,10 @@ static void print_number(enum gguf_vtype t, const uint8_t *p)
 	}
 }
 
-static void print_scalar(const struct gguf_kv *kv)
+/* A scalar KV as the packed little-endian bytes of its type, so scalars
+ * and array elements share one formatter. */
+static void pack_scalar(const struct gguf_kv *kv, uint8_t packed[8])
 {
-	uint8_t packed[8];
 	if (kv->type == GGUF_VT_F32) {
 		float f = (float)kv->v.f;
 		memcpy(packed, &f, 4);
@@ -115,6 +116,12 @@ static void print_scalar(const struct gguf_kv *kv)
 	} else {
 		memcpy(packed, &kv->v.u, 8);
 	}
+}
+
+static void print_scalar(const struct gguf_kv *kv)
+{
+	uint8_t packed[8];
+	pack_scalar(kv, packed);
 	print_number(kv->type, packed);
 }
 
@@ -270,16 +277,7 @@ static cJSON *json_number(enum gguf_vtype t, const uint8_t *p)
 static cJSON *json_scalar(const struct gguf_kv *kv)
 {
 	uint8_t packed[8];
-	if (kv->type == GGUF_VT_F32) {
-		float f = (float)kv->v.f;
-		memcpy(packed, &f, 4);
-	} else if (kv->type == GGUF_VT_F64) {
-		memcpy(packed, &kv->v.f, 8);
-	} else if (kv->type == GGUF_VT_BOOL) {
-		packed[0] = kv->v.b;
-	} else {
-		memcpy(packed, &kv->v.u, 8);
-	}
+	pack_scalar(kv, packed);
 	return json_number(kv->type, packed);
 }
 
