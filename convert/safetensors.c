@@ -459,13 +459,58 @@ const struct st_tensor *st_set_find(const struct st_set *set, const char *name)
 	return NULL;
 }
 
+static int pread_all(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+	while (len > 0) {
+		ssize_t r = pread(fd, buf, len, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		buf += r, off += (uint64_t)r, len -= (size_t)r;
+	}
+	return 0;
+}
+
+/* The first 8 + header-length bytes of f, read with pread rather than
+ * through the mapping: a file truncated while we open it then gives an
+ * error instead of a SIGBUS. Lengths are checked by st_parse. */
+static uint8_t *read_header(const struct st_file *f, gg_err *e)
+{
+	uint8_t len8[8] = { 0 };
+	uint64_t hlen = 0;
+	if (f->size >= 8 && pread_all(f->fd, len8, 8, 0) != 0) {
+		gg_fail(e, "%s: cannot read the header length: %s", f->path,
+			strerror(errno));
+		return NULL;
+	}
+	for (int k = 7; k >= 0; k--)
+		hlen = hlen << 8 | len8[k];
+	if (hlen > ST_MAX_HEADER || f->size < 8 || hlen > f->size - 8)
+		hlen = 0; /* st_parse reports it from the length bytes */
+	uint8_t *buf = gg_malloc((size_t)(8 + hlen));
+	memcpy(buf, len8, 8);
+	if (hlen && pread_all(f->fd, buf + 8, (size_t)hlen, 8) != 0) {
+		gg_fail(e, "%s: cannot read the %llu-byte header (file shrank?)",
+			f->path, (unsigned long long)hlen);
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 /* Parse file i's header and append its tensors to the set. */
 static int add_file_tensors(struct st_set *set, uint32_t i, gg_err *e)
 {
 	struct st_file *f = &set->files[i];
 	struct st_tensor *t = NULL;
 	size_t n = 0;
-	if (st_parse(f->map, f->size, f->path, &t, &n, &f->data_start, e) != 0)
+	uint8_t *header = read_header(f, e);
+	if (!header)
+		return -1;
+	int rc = st_parse(header, f->size, f->path, &t, &n, &f->data_start, e);
+	free(header);
+	if (rc != 0)
 		return -1;
 	set->tensors = gg_realloc(set->tensors,
 				  (set->ntensors + n) * sizeof *t);

@@ -71,8 +71,9 @@ void st_set_close(struct st_set *set);
 const struct st_tensor *st_set_find(const struct st_set *set, const char *name);
 
 /* Parse and validate one header from memory (exposed for the tests and the
- * fuzzer). buf holds the whole file. On success fills a malloc'd array of
- * tensors (file index 0, absolute offsets) and *n. */
+ * fuzzer). buf holds at least the file's first 8 + header-length bytes
+ * (the whole file will do); size is the file's size. On success fills a
+ * malloc'd array of tensors (file index 0, absolute offsets) and *n. */
 int st_parse(const uint8_t *buf, uint64_t size, const char *name,
 	     struct st_tensor **tensors, size_t *n, uint64_t *data_start,
 	     gg_err *e);
