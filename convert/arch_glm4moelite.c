@@ -115,44 +115,28 @@ static uint32_t or_u32(uint32_t a, uint32_t b)
 	return a ? a : b;
 }
 
-static void put_u32(struct gguf_kvs *kv, const char *arch, const char *key, uint32_t v)
-{
-	char name[128];
-	snprintf(name, sizeof name, "%s.%s", arch, key);
-	gguf_kvs_set_u32(kv, name, v);
-}
-
-static void put_f32(struct gguf_kvs *kv, const char *arch, const char *key, float v)
-{
-	char name[128];
-	snprintf(name, sizeof name, "%s.%s", arch, key);
-	gguf_kvs_set_f32(kv, name, v);
-}
-
 /* Keys both dialects write with the same meaning (Ollama writes them even
  * when the config lacks them, as 0). */
 static void put_common_kv(struct gguf_kvs *kv, const char *a, const struct glm_hparams *hp)
 {
-	put_u32(kv, a, "block_count", hp->num_hidden_layers);
-	put_u32(kv, a, "context_length", hp->max_position_embeddings);
-	put_u32(kv, a, "embedding_length", hp->hidden_size);
-	put_u32(kv, a, "feed_forward_length", hp->intermediate_size);
-	put_u32(kv, a, "attention.head_count", hp->num_attention_heads);
-	put_u32(kv, a, "attention.kv_lora_rank", hp->kv_lora_rank);
-	put_u32(kv, a, "attention.q_lora_rank", hp->q_lora_rank);
-	put_f32(kv, a, "attention.layer_norm_rms_epsilon", hp->rms_norm_eps);
-	put_u32(kv, a, "expert_count", hp->n_routed_experts);
-	put_u32(kv, a, "expert_shared_count", hp->n_shared_experts);
-	put_u32(kv, a, "expert_used_count", hp->num_experts_per_tok);
-	put_u32(kv, a, "expert_feed_forward_length", hp->moe_intermediate_size);
-	put_u32(kv, a, "expert_gating_func", 2); /* sigmoid; the config has no scoring_func */
-	char name[128];
-	snprintf(name, sizeof name, "%s.expert_weights_norm", a);
-	gguf_kvs_set_bool(kv, name, hp->norm_topk_prob);
-	put_f32(kv, a, "expert_weights_scale", hp->routed_scaling_factor);
-	put_u32(kv, a, "leading_dense_block_count", hp->first_k_dense_replace);
-	put_u32(kv, a, "rope.dimension_count", hp->qk_rope_head_dim);
-	put_f32(kv, a, "rope.freq_base", hp->rope_theta != 0 ? hp->rope_theta : 1e6f);
+	gg_kv_arch_u32(kv, a, "block_count", hp->num_hidden_layers);
+	gg_kv_arch_u32(kv, a, "context_length", hp->max_position_embeddings);
+	gg_kv_arch_u32(kv, a, "embedding_length", hp->hidden_size);
+	gg_kv_arch_u32(kv, a, "feed_forward_length", hp->intermediate_size);
+	gg_kv_arch_u32(kv, a, "attention.head_count", hp->num_attention_heads);
+	gg_kv_arch_u32(kv, a, "attention.kv_lora_rank", hp->kv_lora_rank);
+	gg_kv_arch_u32(kv, a, "attention.q_lora_rank", hp->q_lora_rank);
+	gg_kv_arch_f32(kv, a, "attention.layer_norm_rms_epsilon", hp->rms_norm_eps);
+	gg_kv_arch_u32(kv, a, "expert_count", hp->n_routed_experts);
+	gg_kv_arch_u32(kv, a, "expert_shared_count", hp->n_shared_experts);
+	gg_kv_arch_u32(kv, a, "expert_used_count", hp->num_experts_per_tok);
+	gg_kv_arch_u32(kv, a, "expert_feed_forward_length", hp->moe_intermediate_size);
+	gg_kv_arch_u32(kv, a, "expert_gating_func", 2); /* sigmoid; the config has no scoring_func */
+	gg_kv_arch_bool(kv, a, "expert_weights_norm", hp->norm_topk_prob);
+	gg_kv_arch_f32(kv, a, "expert_weights_scale", hp->routed_scaling_factor);
+	gg_kv_arch_u32(kv, a, "leading_dense_block_count", hp->first_k_dense_replace);
+	gg_kv_arch_u32(kv, a, "rope.dimension_count", hp->qk_rope_head_dim);
+	gg_kv_arch_f32(kv, a, "rope.freq_base", hp->rope_theta != 0 ? hp->rope_theta : 1e6f);
 	gguf_kvs_set_str(kv, "general.type", "model");
 	gguf_kvs_set_str(kv, "tokenizer.ggml.pre", "glm4");
 }
@@ -164,13 +148,13 @@ static void put_deepseek2_kv(struct gguf_kvs *kv, const struct glm_hparams *hp)
 {
 	const char *a = "deepseek2";
 	put_common_kv(kv, a, hp);
-	put_u32(kv, a, "attention.head_count_kv", 1);
-	put_u32(kv, a, "attention.key_length", hp->kv_lora_rank + hp->qk_rope_head_dim);
-	put_u32(kv, a, "attention.value_length", hp->kv_lora_rank);
-	put_u32(kv, a, "attention.key_length_mla", hp->qk_nope_head_dim + hp->qk_rope_head_dim);
-	put_u32(kv, a, "attention.value_length_mla", hp->v_head_dim);
-	put_u32(kv, a, "expert_group_count", or_u32(hp->n_group, 1));
-	put_u32(kv, a, "expert_group_used_count", or_u32(hp->topk_group, 1));
+	gg_kv_arch_u32(kv, a, "attention.head_count_kv", 1);
+	gg_kv_arch_u32(kv, a, "attention.key_length", hp->kv_lora_rank + hp->qk_rope_head_dim);
+	gg_kv_arch_u32(kv, a, "attention.value_length", hp->kv_lora_rank);
+	gg_kv_arch_u32(kv, a, "attention.key_length_mla", hp->qk_nope_head_dim + hp->qk_rope_head_dim);
+	gg_kv_arch_u32(kv, a, "attention.value_length_mla", hp->v_head_dim);
+	gg_kv_arch_u32(kv, a, "expert_group_count", or_u32(hp->n_group, 1));
+	gg_kv_arch_u32(kv, a, "expert_group_used_count", or_u32(hp->topk_group, 1));
 	const struct gguf_kv *ids = gguf_kvs_get(kv, "tokenizer.ggml.eos_token_ids");
 	if (!ids || ids->type != GGUF_VT_ARRAY || ids->arr_type != GGUF_VT_I32)
 		return;
@@ -188,11 +172,11 @@ static void put_legacy_kv(struct gguf_kvs *kv, const struct glm_hparams *hp)
 {
 	const char *a = "glm4moelite";
 	put_common_kv(kv, a, hp);
-	put_u32(kv, a, "attention.head_count_kv", hp->num_key_value_heads);
-	put_u32(kv, a, "attention.key_length", hp->qk_nope_head_dim + hp->qk_rope_head_dim);
-	put_u32(kv, a, "attention.value_length", hp->v_head_dim);
-	put_u32(kv, a, "attention.key_length_mla", hp->kv_lora_rank + hp->qk_rope_head_dim);
-	put_u32(kv, a, "attention.value_length_mla", hp->kv_lora_rank);
+	gg_kv_arch_u32(kv, a, "attention.head_count_kv", hp->num_key_value_heads);
+	gg_kv_arch_u32(kv, a, "attention.key_length", hp->qk_nope_head_dim + hp->qk_rope_head_dim);
+	gg_kv_arch_u32(kv, a, "attention.value_length", hp->v_head_dim);
+	gg_kv_arch_u32(kv, a, "attention.key_length_mla", hp->kv_lora_rank + hp->qk_rope_head_dim);
+	gg_kv_arch_u32(kv, a, "attention.value_length_mla", hp->kv_lora_rank);
 	static const char *const keys[] = { "bos", "eos", "unknown", "seperator",
 					    "padding", "cls", "mask" };
 	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {

@@ -95,22 +95,6 @@ static bool str_eq(const char *a, const char *b)
 	return a && strcmp(a, b) == 0;
 }
 
-static void put_u32(struct gguf_kvs *kv, const char *arch, const char *key,
-		    uint32_t v)
-{
-	char name[256];
-	snprintf(name, sizeof name, "%s.%s", arch, key);
-	gguf_kvs_set_u32(kv, name, v);
-}
-
-static void put_f32(struct gguf_kvs *kv, const char *arch, const char *key,
-		    float v)
-{
-	char name[256];
-	snprintf(name, sizeof name, "%s.%s", arch, key);
-	gguf_kvs_set_f32(kv, name, v);
-}
-
 /* The rotary dimension: Ollama ignores head_dim; llama.cpp uses it. */
 static uint32_t rope_dim(const struct llama_hparams *hp, enum gg_profile p)
 {
@@ -130,45 +114,43 @@ static void write_rope_scaling(struct gguf_kvs *kv, const char *arch,
 		       str_eq(rs->rope_type, "linear"));
 	if (!linear)
 		return;
-	char name[256];
-	snprintf(name, sizeof name, "%s.rope.scaling.type", arch);
-	gguf_kvs_set_str(kv, name, "linear");
-	put_f32(kv, arch, "rope.scaling.factor", rs->factor);
+	gg_kv_arch_str(kv, arch, "rope.scaling.type", "linear");
+	gg_kv_arch_f32(kv, arch, "rope.scaling.factor", rs->factor);
 }
 
 void llama_write_kv(struct gguf_kvs *kv, const char *arch,
 		    const struct llama_hparams *hp, enum gg_profile p)
 {
 	uint32_t v;
-	put_u32(kv, arch, "vocab_size", hp->vocab_size);
-	put_u32(kv, arch, "block_count",
+	gg_kv_arch_u32(kv, arch, "vocab_size", hp->vocab_size);
+	gg_kv_arch_u32(kv, arch, "block_count",
 		or_u32(hp->n_layers, or_u32(hp->num_hidden_layers, hp->n_layer)));
 	if ((v = or_u32(hp->max_position_embeddings, hp->n_ctx)))
-		put_u32(kv, arch, "context_length", v);
+		gg_kv_arch_u32(kv, arch, "context_length", v);
 	if ((v = or_u32(hp->hidden_size, hp->n_embd)))
-		put_u32(kv, arch, "embedding_length", v);
+		gg_kv_arch_u32(kv, arch, "embedding_length", v);
 	if ((v = or_u32(hp->intermediate_size, hp->n_inner)))
-		put_u32(kv, arch, "feed_forward_length", v);
+		gg_kv_arch_u32(kv, arch, "feed_forward_length", v);
 	if ((v = or_u32(hp->num_attention_heads, hp->n_head))) {
-		put_u32(kv, arch, "attention.head_count", v);
-		put_u32(kv, arch, "rope.dimension_count", rope_dim(hp, p));
+		gg_kv_arch_u32(kv, arch, "attention.head_count", v);
+		gg_kv_arch_u32(kv, arch, "rope.dimension_count", rope_dim(hp, p));
 	}
 	if (hp->head_dim)
-		put_u32(kv, arch, "attention.head_dim", hp->head_dim);
+		gg_kv_arch_u32(kv, arch, "attention.head_dim", hp->head_dim);
 	if (hp->rope_theta > 0)
-		put_f32(kv, arch, "rope.freq_base", hp->rope_theta);
+		gg_kv_arch_f32(kv, arch, "rope.freq_base", hp->rope_theta);
 	write_rope_scaling(kv, arch, hp, p);
 	if (hp->num_key_value_heads)
-		put_u32(kv, arch, "attention.head_count_kv", hp->num_key_value_heads);
+		gg_kv_arch_u32(kv, arch, "attention.head_count_kv", hp->num_key_value_heads);
 	if (hp->rms_norm_eps > 0)
-		put_f32(kv, arch, "attention.layer_norm_rms_epsilon", hp->rms_norm_eps);
+		gg_kv_arch_f32(kv, arch, "attention.layer_norm_rms_epsilon", hp->rms_norm_eps);
 	float eps = or_f32(hp->layer_norm_eps,
 			   or_f32(hp->layer_norm_epsilon, hp->norm_epsilon));
 	if (eps > 0)
-		put_f32(kv, arch, "attention.layer_norm_epsilon", eps);
+		gg_kv_arch_f32(kv, arch, "attention.layer_norm_epsilon", eps);
 	if (hp->head_dim) {
-		put_u32(kv, arch, "attention.key_length", hp->head_dim);
-		put_u32(kv, arch, "attention.value_length", hp->head_dim);
+		gg_kv_arch_u32(kv, arch, "attention.key_length", hp->head_dim);
+		gg_kv_arch_u32(kv, arch, "attention.value_length", hp->head_dim);
 	}
 }
 

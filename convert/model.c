@@ -395,6 +395,42 @@ int gg_build_base_kv(struct gg_build *b, struct gg_outfile *f, const char *arch,
 	return load_tokenizer(b->dir, vocab, special_types, n_special, kv, b->e);
 }
 
+/* "<arch>.<key>" into buf; keys are short literals, arch names short. */
+static const char *arch_key(char *buf, size_t cap, const char *arch,
+			    const char *key)
+{
+	snprintf(buf, cap, "%s.%s", arch, key);
+	return buf;
+}
+
+void gg_kv_arch_u32(struct gguf_kvs *kvs, const char *arch, const char *key,
+		    uint32_t v)
+{
+	char name[256];
+	gguf_kvs_set_u32(kvs, arch_key(name, sizeof name, arch, key), v);
+}
+
+void gg_kv_arch_f32(struct gguf_kvs *kvs, const char *arch, const char *key,
+		    float v)
+{
+	char name[256];
+	gguf_kvs_set_f32(kvs, arch_key(name, sizeof name, arch, key), v);
+}
+
+void gg_kv_arch_bool(struct gguf_kvs *kvs, const char *arch, const char *key,
+		     bool v)
+{
+	char name[256];
+	gguf_kvs_set_bool(kvs, arch_key(name, sizeof name, arch, key), v);
+}
+
+void gg_kv_arch_str(struct gguf_kvs *kvs, const char *arch, const char *key,
+		    const char *v)
+{
+	char name[256];
+	gguf_kvs_set_str(kvs, arch_key(name, sizeof name, arch, key), v);
+}
+
 int gg_build_add_renamed(struct gg_build *b, struct gg_outfile *f,
 			 const char *const *pairs, size_t npairs,
 			 bool (*skip)(const char *name, void *arg), void *arg)

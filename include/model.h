@@ -102,6 +102,17 @@ enum gg_type gg_ollama_kind(const char *name, int ndim, enum gg_type src);
 int gg_build_base_kv(struct gg_build *b, struct gg_outfile *f, const char *arch,
 		     const char *const *special_types, size_t n_special);
 
+/* Set the per-architecture KV "<arch>.<key>" (e.g. "llama",
+ * "attention.head_count" -> llama.attention.head_count). */
+void gg_kv_arch_u32(struct gguf_kvs *kvs, const char *arch, const char *key,
+		    uint32_t v);
+void gg_kv_arch_f32(struct gguf_kvs *kvs, const char *arch, const char *key,
+		    float v);
+void gg_kv_arch_bool(struct gguf_kvs *kvs, const char *arch, const char *key,
+		     bool v);
+void gg_kv_arch_str(struct gguf_kvs *kvs, const char *arch, const char *key,
+		    const char *v);
+
 /* Add every source tensor (in st_set order) renamed by pairs (gg_rename),
  * typed by gg_ollama_kind, read whole and contiguously; skip(name, arg)
  * (renamed name) may drop some. Fails on two sources with one output name. */
