@@ -148,49 +148,22 @@ static uint64_t chunk_key(uint32_t file, uint32_t tensor, uint64_t chunk)
 	return XXH3_64bits(k, sizeof k);
 }
 
-/* Bytes [off, off+len) of a byte-copy tensor, pread from its source. */
-static int read_copy(struct vfs *v, const struct gg_outfile *f,
-		     const struct gg_tensor *t, uint64_t off, uint8_t *buf,
-		     size_t len)
-{
-	const struct st_set *set = file_set(v, f);
-	const struct st_file *sf = &set->files[t->copy_file];
-	if (check_source(v, sf))
-		return -EIO;
-	uint64_t pos = t->copy_offset + off;
-	size_t left = len;
-	while (left) {
-		ssize_t r = pread(sf->fd, buf, left, (off_t)pos);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			char msg[GG_ERR_MAX];
-			snprintf(msg, sizeof msg, "%s: %s", sf->path,
-				 r < 0 ? strerror(errno) : "shorter than at mount");
-			log_once(v, sf, msg);
-			return -EIO;
-		}
-		buf += r;
-		pos += (uint64_t)r;
-		left -= (size_t)r;
-	}
-	atomic_fetch_add_explicit(&v->bytes_copied, len, memory_order_relaxed);
-	return 0;
-}
-
-/* Bytes of a tensor straight from the engine or the source, bypassing the
- * cache (used to hash whole tensors without evicting hot chunks). */
+/* Bytes of a tensor straight from the engine, bypassing the cache: byte-
+ * copy tensors (the engine preads them from their source after checking
+ * it), and whole tensors being hashed (so hot chunks are not evicted). */
 static int read_direct(struct vfs *v, const struct gg_outfile *f,
 		       const struct gg_tensor *t, uint64_t off, uint8_t *buf,
 		       size_t len)
 {
-	if (t->is_copy)
-		return read_copy(v, f, t, off, buf, len);
 	gg_err e = {{0}};
-	if (gg_tensor_read(f, t, off, len, buf, &e) == 0)
-		return 0;
-	report_engine_error(v, f, t, &e);
-	return -EIO;
+	if (gg_tensor_read(f, t, off, len, buf, &e) != 0) {
+		report_engine_error(v, f, t, &e);
+		return -EIO;
+	}
+	if (t->is_copy)
+		atomic_fetch_add_explicit(&v->bytes_copied, len,
+					  memory_order_relaxed);
+	return 0;
 }
 
 struct load_arg {
@@ -222,7 +195,7 @@ static int read_tensor(struct vfs *v, uint32_t fi, uint32_t ti, uint64_t off,
 	const struct gg_outfile *f = &v->m->files[fi];
 	const struct gg_tensor *t = &f->tensors[ti];
 	if (t->is_copy)
-		return read_copy(v, f, t, off, buf, len);
+		return read_direct(v, f, t, off, buf, len);
 	const uint64_t cs = v->chunk_size;
 	while (len) {
 		uint64_t c = off / cs;
