@@ -7,6 +7,8 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -376,37 +378,127 @@ long gg_outfile_tensor_at(const struct gg_outfile *f, uint64_t off)
 	return (long)lo;
 }
 
-int gg_outfile_read(const struct gg_outfile *f, uint64_t off, size_t len,
-		    void *out, gg_err *e)
+/* The one walk over a file's layout: split [off, off+len) into header,
+ * tensor and padding pieces, in file order, and hand each to fn. Tensors
+ * are laid out in array order (gg_outfile_finish), so after the first
+ * binary search the walk only steps forward. */
+enum piece_kind { PIECE_HEADER, PIECE_TENSOR, PIECE_PADDING };
+typedef int (*piece_fn)(void *arg, enum piece_kind k, size_t ti,
+			uint64_t pos, uint64_t len, uint64_t done);
+
+static int walk(const struct gg_outfile *f, uint64_t off, uint64_t len,
+		piece_fn fn, void *arg)
 {
-	uint8_t *buf = out;
+	uint64_t done = 0;
+	long i = gg_outfile_tensor_at(f, off);
+	while (done < len) {
+		uint64_t pos = off + done, k, end;
+		int rc;
+		if (pos < f->header_len) {
+			end = f->header_len;
+			k = end - pos < len - done ? end - pos : len - done;
+			rc = fn(arg, PIECE_HEADER, 0, pos, k, done);
+		} else {
+			while (i < 0 || ((size_t)i + 1 < f->ntensors &&
+					 f->tensors[i + 1].offset <= pos))
+				i++;
+			const struct gg_tensor *t = f->ntensors ? &f->tensors[i] : NULL;
+			bool in_tensor = t && t->offset <= pos &&
+					 pos < t->offset + t->nbytes;
+			if (in_tensor)
+				end = t->offset + t->nbytes;
+			else
+				end = (size_t)i + 1 < f->ntensors ?
+					f->tensors[i + 1].offset : f->size;
+			if (end <= pos)
+				return -EIO; /* inconsistent layout: never loop */
+			k = end - pos < len - done ? end - pos : len - done;
+			rc = in_tensor
+				? fn(arg, PIECE_TENSOR, (size_t)i, pos - t->offset, k, done)
+				: fn(arg, PIECE_PADDING, 0, pos, k, done);
+		}
+		if (rc)
+			return rc;
+		done += k;
+	}
+	return 0;
+}
+
+struct read_walk {
+	const struct gg_outfile *f;
+	uint8_t *buf;
+	gg_tensor_reader_fn rd;
+	void *arg;
+	gg_err *e;
+};
+
+static int default_reader(void *arg, const struct gg_outfile *f, size_t ti,
+			  uint64_t off, size_t len, void *buf, gg_err *e)
+{
+	(void)arg;
+	return gg_tensor_read(f, &f->tensors[ti], off, len, buf, e);
+}
+
+static int read_piece(void *arg, enum piece_kind k, size_t ti, uint64_t pos,
+		      uint64_t len, uint64_t done)
+{
+	struct read_walk *w = arg;
+	uint8_t *out = w->buf + done;
+	switch (k) {
+	case PIECE_HEADER:
+		memcpy(out, w->f->header + pos, (size_t)len);
+		return 0;
+	case PIECE_PADDING:
+		memset(out, 0, (size_t)len);
+		return 0;
+	case PIECE_TENSOR:
+		break;
+	}
+	int rc = w->rd(w->arg, w->f, ti, pos, (size_t)len, out, w->e);
+	return rc < 0 ? rc : rc > 0 ? -EIO : 0;
+}
+
+int gg_outfile_read_with(const struct gg_outfile *f, uint64_t off, size_t len,
+			 void *buf, gg_tensor_reader_fn rd, void *arg,
+			 gg_err *e)
+{
 	if (off > f->size || len > f->size - off) {
 		gg_fail(e, "%s: read past the end of the file", f->name);
 		return -EIO;
 	}
-	while (len > 0) {
-		size_t k;
-		long i = gg_outfile_tensor_at(f, off);
-		if (i < 0) {
-			uint64_t end = f->header_len;
-			k = end - off < len ? (size_t)(end - off) : len;
-			memcpy(buf, f->header + off, k);
-		} else {
-			const struct gg_tensor *t = &f->tensors[i];
-			uint64_t tend = t->offset + t->nbytes;
-			if (off < tend) {
-				k = tend - off < len ? (size_t)(tend - off) : len;
-				int r = gg_tensor_read(f, t, off - t->offset, k, buf, e);
-				if (r)
-					return r;
-			} else {
-				uint64_t next = (size_t)i + 1 < f->ntensors ?
-					f->tensors[i + 1].offset : f->size;
-				k = next - off < len ? (size_t)(next - off) : len;
-				memset(buf, 0, k);
-			}
-		}
-		buf += k, off += k, len -= k;
-	}
-	return 0;
+	struct read_walk w = { f, buf, rd ? rd : default_reader, arg, e };
+	int rc = walk(f, off, len, read_piece, &w);
+	if (rc == -EIO && e && !e->msg[0])
+		gg_fail(e, "%s: inconsistent layout at %" PRIu64, f->name, off);
+	return rc;
+}
+
+int gg_outfile_read(const struct gg_outfile *f, uint64_t off, size_t len,
+		    void *buf, gg_err *e)
+{
+	return gg_outfile_read_with(f, off, len, buf, NULL, NULL, e);
+}
+
+struct tensor_walk {
+	gg_tensor_piece_fn fn;
+	void *arg;
+};
+
+static int tensor_piece(void *arg, enum piece_kind k, size_t ti, uint64_t pos,
+			uint64_t len, uint64_t done)
+{
+	(void)done;
+	struct tensor_walk *w = arg;
+	return k == PIECE_TENSOR ? w->fn(w->arg, ti, pos, len) : 0;
+}
+
+int gg_outfile_for_tensors(const struct gg_outfile *f, uint64_t off,
+			   uint64_t len, gg_tensor_piece_fn fn, void *arg)
+{
+	if (off >= f->size)
+		return 0;
+	if (len > f->size - off)
+		len = f->size - off;
+	struct tensor_walk w = { fn, arg };
+	return walk(f, off, len, tensor_piece, &w);
 }

@@ -2,8 +2,8 @@
  *
  * The tree is built once at mount as an array of nodes plus a path hash
  * table, so a lookup is one XXH3 of the path and a short chain walk. Reads
- * of an output file walk its layout: header bytes from memory, tensors by
- * a binary search over their offsets, zeros in the padding between them.
+ * of an output file go through the engine's one walk over its layout
+ * (gg_outfile_read_with); vfs.c only says how a tensor piece is made.
  * Byte-copy tensors are pread from the source file straight into the
  * caller's buffer; computed tensors go through the chunk cache, so a chunk
  * is materialised once however many (kernel) requests read it.
@@ -43,10 +43,8 @@ struct vfs_handle {
 	size_t len;
 };
 
-/* Per output file: its tensors sorted by offset (for the layout walk) and
- * the remembered XXH3 of each tensor. */
+/* Per output file: the remembered XXH3 of each tensor. */
 struct vfs_file {
-	uint32_t *order;           /* tensor indices by ascending offset */
 	uint64_t *xxh3;
 	uint8_t *hashed;
 };
@@ -221,22 +219,20 @@ static int read_tensor(struct vfs *v, uint32_t fi, uint32_t ti, uint64_t off,
 	return 0;
 }
 
-/* Position in vf->order of the last tensor starting at or before pos, or
- * -1 when pos precedes every tensor. */
-static long tensor_before(const struct gg_outfile *f, const struct vfs_file *vf,
-			  uint64_t pos)
+/* The engine's reader for model files: tensor pieces go through
+ * read_tensor (byte copies from sources, computed tensors via the cache). */
+struct gguf_reader_arg {
+	struct vfs *v;
+	uint32_t fi;
+};
+
+static int gguf_tensor_reader(void *arg, const struct gg_outfile *f, size_t ti,
+			      uint64_t off, size_t len, void *buf, gg_err *e)
 {
-	long lo = 0, hi = (long)f->ntensors - 1, best = -1;
-	while (lo <= hi) {
-		long mid = lo + (hi - lo) / 2;
-		if (f->tensors[vf->order[mid]].offset <= pos) {
-			best = mid;
-			lo = mid + 1;
-		} else {
-			hi = mid - 1;
-		}
-	}
-	return best;
+	(void)f;
+	(void)e;
+	struct gguf_reader_arg *a = arg;
+	return read_tensor(a->v, a->fi, (uint32_t)ti, off, buf, len);
 }
 
 /* Bytes [off, off+size) of output file fi, clamped to its size. */
@@ -244,39 +240,15 @@ static ssize_t read_gguf(struct vfs *v, uint32_t fi, uint8_t *buf, size_t size,
 			 uint64_t off)
 {
 	const struct gg_outfile *f = &v->m->files[fi];
-	const struct vfs_file *vf = &v->vf[fi];
 	if (off >= f->size)
 		return 0;
 	size = min_sz(size, f->size - off);
-	size_t done = 0;
-	while (done < size) {
-		uint64_t pos = off + done;
-		size_t want = size - done, n;
-		if (pos < f->header_len) {
-			n = min_sz(want, f->header_len - pos);
-			memcpy(buf + done, f->header + pos, n);
-			done += n;
-			continue;
-		}
-		long k = tensor_before(f, vf, pos);
-		const struct gg_tensor *t = k >= 0 ? &f->tensors[vf->order[k]] : NULL;
-		if (t && pos < t->offset + t->nbytes) {
-			n = min_sz(want, t->offset + t->nbytes - pos);
-			int rc = read_tensor(v, fi, vf->order[k], pos - t->offset,
-					     buf + done, n);
-			if (rc)
-				return rc;
-		} else { /* padding up to the next tensor or the end */
-			uint64_t next = (size_t)(k + 1) < f->ntensors
-				? f->tensors[vf->order[k + 1]].offset : f->size;
-			n = min_sz(want, next - pos);
-			if (n == 0)
-				return -EIO; /* inconsistent layout: never loop */
-			memset(buf + done, 0, n);
-		}
-		done += n;
-	}
-	return (ssize_t)done;
+	struct gguf_reader_arg a = { v, fi };
+	gg_err e = {{0}};
+	int rc = gg_outfile_read_with(f, off, size, buf, gguf_tensor_reader, &a, &e);
+	if (rc == -EIO && e.msg[0])
+		log_once(v, f, e.msg);
+	return rc ? rc : (ssize_t)size;
 }
 
 /* ---- metadata.json ---- */
@@ -606,20 +578,6 @@ static char *tensor_dir_name(const struct gg_outfile *f, size_t i)
 	return s;
 }
 
-static int by_offset_cmp(const void *a, const void *b, void *arg)
-{
-	const struct gg_outfile *f = arg;
-	const struct gg_tensor *x = &f->tensors[*(const uint32_t *)a];
-	const struct gg_tensor *y = &f->tensors[*(const uint32_t *)b];
-	/* Ties (empty tensors) order the empty one first, so the layout walk
-	 * lands on the tensor that owns the bytes. */
-	if (x->offset != y->offset)
-		return x->offset < y->offset ? -1 : 1;
-	if (x->nbytes != y->nbytes)
-		return x->nbytes < y->nbytes ? -1 : 1;
-	return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
-}
-
 static void build_tree(struct vfs *v)
 {
 	const struct gg_model *m = v->m;
@@ -662,13 +620,8 @@ static void build_files(struct vfs *v)
 		const struct gg_outfile *f = &m->files[i];
 		size_t n = f->ntensors ? f->ntensors : 1;
 		struct vfs_file *vf = &v->vf[i];
-		vf->order = gg_malloc(n * sizeof *vf->order);
 		vf->xxh3 = gg_calloc(n, sizeof *vf->xxh3);
 		vf->hashed = gg_calloc(n, 1);
-		for (size_t t = 0; t < f->ntensors; t++)
-			vf->order[t] = (uint32_t)t;
-		qsort_r(vf->order, f->ntensors, sizeof *vf->order, by_offset_cmp,
-			(void *)f);
 	}
 }
 
@@ -718,7 +671,6 @@ void vfs_free(struct vfs *v)
 	free(v->nodes);
 	free(v->buckets);
 	for (size_t i = 0; v->m && i < v->m->nfiles; i++) {
-		free(v->vf[i].order);
 		free(v->vf[i].xxh3);
 		free(v->vf[i].hashed);
 	}

@@ -31,6 +31,30 @@ struct gg_engine_stats {
 int gg_outfile_read(const struct gg_outfile *f, uint64_t off, size_t len,
 		    void *buf, gg_err *e);
 
+/* How the bytes of one tensor piece are produced: fill buf with bytes
+ * [off, off+len) of f->tensors[ti] (off relative to the tensor). Returns 0
+ * or a negative errno (setting e when it has something to say). */
+typedef int (*gg_tensor_reader_fn)(void *arg, const struct gg_outfile *f,
+				   size_t ti, uint64_t off, size_t len,
+				   void *buf, gg_err *e);
+
+/* gg_outfile_read with the tensor bytes produced by rd(arg, ...) (NULL:
+ * gg_tensor_read): the engine walks the layout once (header bytes from
+ * memory, zeros in padding, tensor pieces in file order) and the caller
+ * decides how a tensor piece is made (a byte copy, through a cache...).
+ * Returns 0, rd's negative errno, or -EIO (past the end; bad layout). */
+int gg_outfile_read_with(const struct gg_outfile *f, uint64_t off, size_t len,
+			 void *buf, gg_tensor_reader_fn rd, void *arg,
+			 gg_err *e);
+
+/* The same walk without bytes: fn(arg, ti, toff, tlen) for each tensor
+ * piece overlapping [off, off+len) of f (clamped to the file), in file
+ * order, stopping at fn's first nonzero return (returned). For prefetch. */
+typedef int (*gg_tensor_piece_fn)(void *arg, size_t ti, uint64_t toff,
+				  uint64_t tlen);
+int gg_outfile_for_tensors(const struct gg_outfile *f, uint64_t off,
+			   uint64_t len, gg_tensor_piece_fn fn, void *arg);
+
 /* Fill buf with bytes [off, off+len) of tensor t (off relative to the
  * tensor's first byte; off + len <= t->nbytes). Returns 0 or -EIO. */
 int gg_tensor_read(const struct gg_outfile *f, const struct gg_tensor *t,

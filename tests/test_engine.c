@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +236,84 @@ static void test_file_ranges(void **state)
 	free(got);
 }
 
+/* The caller's reader sees each tensor piece once, in file order, within
+ * its tensor; its bytes and errors are what gg_outfile_read_with returns. */
+struct rec {
+	size_t calls, last_ti;
+	uint64_t bytes, last_end;
+	int fail_at; /* call number that fails with -ENOSPC, or -1 */
+};
+
+static int rec_reader(void *arg, const struct gg_outfile *f, size_t ti,
+		      uint64_t off, size_t len, void *buf, gg_err *e)
+{
+	struct rec *r = arg;
+	const struct gg_tensor *t = &f->tensors[ti];
+	assert_true(ti < f->ntensors);
+	assert_true(len > 0 && off + len <= t->nbytes);
+	assert_true(t->offset + off >= r->last_end); /* forward only */
+	r->last_end = t->offset + off + len;
+	r->bytes += len;
+	if ((int)r->calls++ == r->fail_at)
+		return -ENOSPC;
+	return gg_tensor_read(f, t, off, len, buf, e);
+}
+
+struct span { uint64_t bytes; size_t calls; };
+
+static int count_piece(void *arg, size_t ti, uint64_t toff, uint64_t tlen)
+{
+	(void)ti; (void)toff;
+	struct span *s = arg;
+	s->bytes += tlen;
+	s->calls++;
+	return 0;
+}
+
+/* Bytes of tensors inside [off, off+len). */
+static uint64_t tensor_overlap(const struct gg_outfile *f, uint64_t off,
+			       uint64_t len)
+{
+	uint64_t n = 0;
+	for (size_t k = 0; k < f->ntensors; k++) {
+		uint64_t a = f->tensors[k].offset, b = a + f->tensors[k].nbytes;
+		uint64_t lo = a > off ? a : off, hi = b < off + len ? b : off + len;
+		if (hi > lo)
+			n += hi - lo;
+	}
+	return n;
+}
+
+static void test_read_with_reader(void **state)
+{
+	struct fixture *fx = *state;
+	const struct gg_outfile *f = &fx->f;
+	gg_err e = {{0}};
+	uint8_t *whole = malloc(f->size), *got = malloc(f->size);
+	assert_int_equal(gg_outfile_read(f, 0, f->size, whole, &e), 0);
+	for (int r = 0; r < 2000; r++) {
+		uint64_t off = r ? rnd() % f->size : 0;
+		size_t len = r ? (size_t)(rnd() % (f->size - off + 1)) : f->size;
+		struct rec rc = { .fail_at = -1 };
+		memset(got, 0xAB, f->size);
+		assert_int_equal(gg_outfile_read_with(f, off, len, got, rec_reader,
+						      &rc, &e), 0);
+		assert_memory_equal(got, whole + off, len);
+		uint64_t want = tensor_overlap(f, off, len);
+		assert_int_equal(rc.bytes, want);
+		struct span sp = {0};
+		assert_int_equal(gg_outfile_for_tensors(f, off, len, count_piece, &sp), 0);
+		assert_int_equal(sp.bytes, want);
+		assert_int_equal(sp.calls, rc.calls);
+	}
+	struct rec bad = { .fail_at = 1 };
+	assert_int_equal(gg_outfile_read_with(f, 0, f->size, got, rec_reader, &bad,
+					      &e), -ENOSPC);
+	assert_int_equal(bad.calls, 2); /* stopped at the failing piece */
+	free(whole);
+	free(got);
+}
+
 static void test_copy_detection(void **state)
 {
 	struct fixture *fx = *state;
@@ -251,6 +330,7 @@ int main(void)
 		cmocka_unit_test(test_whole_tensors_match_reference),
 		cmocka_unit_test(test_random_ranges_match_slices),
 		cmocka_unit_test(test_file_ranges),
+		cmocka_unit_test(test_read_with_reader),
 		cmocka_unit_test(test_copy_detection),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
