@@ -389,6 +389,7 @@ describe('mount', () => {
         if (na !== nb || !ba.subarray(0, na).equals(bb.subarray(0, nb))) bad++;
         bytes += na;
       }
+      fs.closeSync(a); fs.closeSync(b); // an open file keeps the mount busy
       parentPort.postMessage({ bad, bytes });`;
     const results = await Promise.all(Array.from({ length: 8 }, (_, k) => new Promise((res, rej) => {
       const wk = new Worker(code, { eval: true, workerData: { mounted: path.join(mnt, 'model.gguf'), converted: conv,
