@@ -24,6 +24,7 @@
 #include <fuse.h>
 #include <fuse_lowlevel.h>
 
+#include "hub.h"
 #include "model.h"
 #include "vfs.h"
 
@@ -33,7 +34,8 @@
 
 struct cli {
 	char *profile, *cache_size, *chunk_size, *base;
-	char *model_opts;  /* "profile=..,base=.."; the model keeps pointers */
+	char *model_opts;  /* "profile=.."; the model keeps pointers into it */
+	char *base_dir;    /* base= resolved (hub.h) */
 	unsigned max_read;
 	char *hfdir;
 	int nonopts;
@@ -335,41 +337,53 @@ static int parse_size(const char *name, const char *s, uint64_t *out, gg_err *e)
 	return 0;
 }
 
-/* Profile and base through the engine's own option parser. */
+/* The profile through the engine's own option parser; base= through the
+ * hub cache (hub.h), so it may be a directory, a hub id or a GGUF file. */
 static int model_options(struct cli *c, struct gg_options *o, gg_err *e)
 {
 	memset(o, 0, sizeof *o);
-	char buf[PATH_MAX + 64] = "";
-	if (c->profile)
-		snprintf(buf, sizeof buf, "profile=%s", c->profile);
 	if (c->base) {
-		size_t n = strlen(buf);
-		snprintf(buf + n, sizeof buf - n, "%sbase=%s", n ? "," : "", c->base);
+		struct hub_model hb;
+		if (hub_resolve(c->base, &hb, e))
+			return -1;
+		c->base_dir = hb.dir;
+		hb.dir = NULL;
+		hub_model_free(&hb);
+		o->base = c->base_dir;
 	}
-	if (!buf[0])
+	if (!c->profile)
 		return 0;
-	c->model_opts = strdup(buf); /* the parser keeps pointers into it */
+	size_t n = strlen(c->profile) + sizeof "profile=";
+	c->model_opts = malloc(n); /* the parser keeps pointers into it */
 	if (!c->model_opts)
 		return gg_fail(e, "out of memory");
+	snprintf(c->model_opts, n, "profile=%s", c->profile);
 	return gg_options_parse(c->model_opts, o, NULL, e);
 }
 
 /* Open the model and build the tree (before any mount). */
 static int open_vfs(struct cli *c, struct vfs **out, gg_err *e)
 {
+	struct hub_model hm;
+	if (hub_resolve(c->hfdir, &hm, e))
+		return -1;
 	struct stat st;
-	if (stat(c->hfdir, &st) != 0)
-		return gg_fail(e, "%s: %s", c->hfdir, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return gg_fail(e, "%s: not a directory", c->hfdir);
+	int rc = 0;
+	if (stat(hm.dir, &st) != 0)
+		rc = gg_fail(e, "%s: %s", c->hfdir, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		rc = gg_fail(e, "%s: not a directory", c->hfdir);
 	/* Absolute, since the daemon leaves its working directory. */
-	char *dir = realpath(c->hfdir, NULL);
-	if (!dir)
-		return gg_fail(e, "%s: %s", c->hfdir, strerror(errno));
+	char *dir = rc ? NULL : realpath(hm.dir, NULL);
+	if (!rc && !dir)
+		rc = gg_fail(e, "%s: %s", c->hfdir, strerror(errno));
+	hub_model_free(&hm);
+	if (rc)
+		return rc;
 	struct vfs_options vo = {0};
 	struct gg_options go;
 	struct gg_model *m = NULL;
-	int rc = parse_size("cache_size", c->cache_size, &vo.cache_size, e);
+	rc = parse_size("cache_size", c->cache_size, &vo.cache_size, e);
 	if (!rc)
 		rc = parse_size("chunk_size", c->chunk_size, &vo.chunk_size, e);
 	if (!rc && c->cache_size && vo.cache_size == 0)
@@ -446,6 +460,7 @@ int main(int argc, char **argv)
 	if (cli.version) {
 		printf("gguffs version %s\nFUSE library version %s\n",
 		       GGUFFS_VERSION, fuse_pkgversion());
+		fflush(stdout); /* before fusermount3 --version writes its line */
 		fuse_lowlevel_version();
 		rc = 0;
 		goto out;
@@ -475,6 +490,7 @@ out:
 	free(cli.chunk_size);
 	free(cli.base);
 	free(cli.model_opts);
+	free(cli.base_dir);
 	fuse_opt_free_args(&args);
 	return rc;
 }

@@ -1,23 +1,40 @@
 /* gguffs-convert - write the virtual GGUF file(s) of a HuggingFace
  * directory to disk, through the same engine the mount uses.
  *
- *   gguffs-convert [-o profile=llamacpp|ollama|ollama-legacy] HFDIR OUT.gguf
+ *   gguffs-convert [-o OPTIONS] MODEL OUT.gguf
+ *   gguffs-convert [-o OPTIONS] --check MODEL
  *
+ * MODEL is a directory, a hub id (org/name[@REV]) or a hub cache
+ * repository directory (hub.h). OUT:
+ *   - "-", or the file our stdout already is (/dev/stdout): written to
+ *     stdout, sequentially;
+ *   - an existing non-regular file (a pipe, a device, /dev/stderr): opened
+ *     and written sequentially in place, never replaced;
+ *   - otherwise a regular file, written to a temporary file beside it and
+ *     renamed onto it, so a failed conversion never leaves a truncated GGUF
+ *     behind. A symlink is followed: its target is replaced, the link kept.
  * Extra output files (a vision projector, say) are written beside OUT as
- * OUT-without-.gguf + "-" + name, e.g. out-mmproj.gguf.
+ * OUT-without-.gguf + "-" + name, e.g. out-mmproj.gguf; a stream can only
+ * take one file.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "engine.h"
+#include "hub.h"
 #include "model.h"
 
+#define PROG "gguffs-convert"
 #define WRITE_BLOCK (8u << 20)
+#define MAX_SYMLINKS 40
 
 static double now_s(void)
 {
@@ -29,13 +46,22 @@ static double now_s(void)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: gguffs-convert [-o OPTIONS] HFDIR OUT.gguf\n"
-		"Write the GGUF that `gguffs HFDIR MNT` shows as model.gguf.\n"
+		"usage: " PROG " [-o OPTIONS] MODEL OUT.gguf\n"
+		"       " PROG " [-o OPTIONS] --check MODEL\n"
+		"Write the GGUF that `gguffs MODEL MNT` shows as model.gguf.\n"
+		"MODEL: a HuggingFace model directory, a hub id org/name[@REV] or a\n"
+		"hub cache directory models--org--name (read from the local hub cache,\n"
+		"never downloaded). OUT: a file (written to a temporary file, then\n"
+		"renamed onto it or onto a symlink's target), or - for stdout.\n"
 		"options (comma-separated, -o may repeat):\n"
 		"  profile=llamacpp   what upstream llama.cpp loads (default)\n"
 		"  profile=ollama     byte for byte what Ollama's converter writes\n"
 		"  profile=ollama-legacy  GLM-4.7-Flash in Ollama's first dialect\n"
-		"  base=PATH          LoRA adapters: the base model (HF dir or GGUF)\n");
+		"  base=PATH          LoRA adapters: the base model (HF dir, hub id or GGUF)\n"
+		"  -c, --check        validate MODEL and print what a mount would show;\n"
+		"                     write nothing (exit 0 valid, 1 invalid)\n"
+		"  -h, --help         this text\n"
+		"  -V, --version      print the version\n");
 }
 
 static void progress(const char *name, uint64_t done, uint64_t total, double t0)
@@ -48,44 +74,160 @@ static void progress(const char *name, uint64_t done, uint64_t total, double t0)
 		secs > 0 ? (double)done / secs / 1e6 : 0.0);
 }
 
-static int write_all(int fd, const void *buf, size_t len, uint64_t off)
+static int write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
 	while (len > 0) {
-		ssize_t w = pwrite(fd, p, len, (off_t)off);
+		ssize_t w = write(fd, p, len);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
 			return -1;
-		p += w, off += (uint64_t)w, len -= (size_t)w;
+		p += w, len -= (size_t)w;
 	}
 	return 0;
 }
 
-/* Write f to path via a temporary file renamed into place, so a failed
- * conversion never leaves a truncated GGUF behind. */
+/* ---- where the bytes go ---- */
+
+struct output {
+	int fd;
+	bool stream;  /* written in place: stdout, a pipe, a device */
+	char *target; /* regular files: the file replaced (symlinks resolved) */
+	char *tmp;    /* regular files: the temporary file written first */
+	const char *shown; /* the name the user gave */
+};
+
+/* path with every symlink of its last component followed (also a dangling
+ * one, whose target is then created); malloc'd, NULL on a loop. */
+static char *follow_links(const char *path)
+{
+	char *cur = gg_strdup(path);
+	for (int i = 0; i < MAX_SYMLINKS; i++) {
+		char buf[PATH_MAX];
+		ssize_t n = readlink(cur, buf, sizeof buf - 1);
+		if (n < 0)
+			return cur; /* not a symlink (or absent): the target */
+		buf[n] = 0;
+		char *next;
+		const char *slash = strrchr(cur, '/');
+		if (buf[0] == '/' || !slash) {
+			next = gg_strdup(buf);
+		} else {
+			char *dir = gg_strndup(cur, (size_t)(slash - cur) + 1);
+			next = gg_path_join(dir, buf);
+			free(dir);
+		}
+		free(cur);
+		cur = next;
+	}
+	free(cur);
+	errno = ELOOP;
+	return NULL;
+}
+
+/* True when path names the file our stdout is (/dev/stdout, say). */
+static bool is_stdout_file(const char *path)
+{
+	struct stat st, so;
+	return stat(path, &st) == 0 && fstat(STDOUT_FILENO, &so) == 0 &&
+	       so.st_dev == st.st_dev && so.st_ino == st.st_ino;
+}
+
+/* A temporary file beside target, with target's mode when it exists. */
+static int open_temp(struct output *o, gg_err *e)
+{
+	size_t tlen = strlen(o->target) + 32;
+	o->tmp = gg_malloc(tlen);
+	snprintf(o->tmp, tlen, "%s.tmp-%ld", o->target, (long)getpid());
+	struct stat st;
+	mode_t mode = stat(o->target, &st) == 0 ? (st.st_mode & 07777) : 0644;
+	o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (o->fd < 0)
+		return gg_fail(e, "%s: %s", o->tmp, strerror(errno));
+	if (mode != 0644)
+		(void)fchmod(o->fd, mode); /* the umask must not loosen/tighten it */
+	return 0;
+}
+
+enum out_kind { OUT_STDOUT, OUT_STREAM, OUT_DIR, OUT_FILE };
+
+static enum out_kind out_kind(const char *arg)
+{
+	struct stat st;
+	if (strcmp(arg, "-") == 0)
+		return OUT_STDOUT;
+	if (stat(arg, &st) != 0 || S_ISREG(st.st_mode))
+		return is_stdout_file(arg) ? OUT_STDOUT : OUT_FILE;
+	if (is_stdout_file(arg))
+		return OUT_STDOUT;
+	return S_ISDIR(st.st_mode) ? OUT_DIR : OUT_STREAM;
+}
+
+static int output_open(const char *arg, struct output *o, gg_err *e)
+{
+	memset(o, 0, sizeof *o);
+	o->fd = -1;
+	o->shown = arg;
+	switch (out_kind(arg)) {
+	case OUT_STDOUT:
+		o->fd = STDOUT_FILENO;
+		o->stream = true;
+		return 0;
+	case OUT_STREAM:
+		o->fd = open(arg, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+		if (o->fd < 0)
+			return gg_fail(e, "%s: %s", arg, strerror(errno));
+		o->stream = true;
+		return 0;
+	case OUT_DIR:
+		return gg_fail(e, "%s: is a directory", arg);
+	case OUT_FILE:
+		break;
+	}
+	if (!(o->target = follow_links(arg)))
+		return gg_fail(e, "%s: %s", arg, strerror(errno));
+	return open_temp(o, e);
+}
+
+/* Finish o: on success rename the temporary file into place; on failure
+ * remove it. Streams are left as they are (a reader may have the bytes). */
+static int output_close(struct output *o, int rc, gg_err *e)
+{
+	if (o->stream) {
+		if (o->fd > STDERR_FILENO && close(o->fd) != 0 && rc == 0)
+			rc = gg_fail(e, "%s: %s", o->shown, strerror(errno));
+	} else if (o->fd >= 0) {
+		if (close(o->fd) != 0 && rc == 0)
+			rc = gg_fail(e, "%s: %s", o->tmp, strerror(errno));
+		if (rc == 0 && rename(o->tmp, o->target) != 0)
+			rc = gg_fail(e, "%s: %s", o->target, strerror(errno));
+		if (rc != 0)
+			unlink(o->tmp);
+	}
+	free(o->target);
+	free(o->tmp);
+	memset(o, 0, sizeof *o);
+	return rc;
+}
+
+/* ---- converting ---- */
+
 static int write_file(const struct gg_outfile *f, const char *path, bool tty,
 		      uint64_t *written, gg_err *e)
 {
-	size_t tlen = strlen(path) + 32;
-	char *tmp = gg_malloc(tlen);
-	snprintf(tmp, tlen, "%s.tmp-%ld", path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		gg_fail(e, "%s: %s", tmp, strerror(errno));
-		free(tmp);
-		return -1;
-	}
+	struct output o;
+	if (output_open(path, &o, e))
+		return output_close(&o, -1, e);
 	uint8_t *buf = gg_malloc(WRITE_BLOCK);
 	double t0 = now_s(), last = 0;
 	int rc = 0;
 	for (uint64_t off = 0; off < f->size && rc == 0;) {
 		size_t n = f->size - off < WRITE_BLOCK ? (size_t)(f->size - off) : WRITE_BLOCK;
-		if (gg_outfile_read(f, off, n, buf, e)) {
+		if (gg_outfile_read(f, off, n, buf, e))
 			rc = -1;
-		} else if (write_all(fd, buf, n, off)) {
-			rc = gg_fail(e, "%s: write failed: %s", tmp, strerror(errno));
-		}
+		else if (write_all(o.fd, buf, n))
+			rc = gg_fail(e, "%s: write failed: %s", path, strerror(errno));
 		off += n;
 		if (tty && (now_s() - last > 0.1 || off == f->size)) {
 			progress(f->name, off, f->size, t0);
@@ -94,18 +236,10 @@ static int write_file(const struct gg_outfile *f, const char *path, bool tty,
 	}
 	if (tty)
 		fputc('\n', stderr);
-	if (rc == 0 && close(fd) != 0)
-		rc = gg_fail(e, "%s: %s", tmp, strerror(errno));
-	else if (rc != 0)
-		close(fd);
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = gg_fail(e, "%s: %s", path, strerror(errno));
-	if (rc != 0)
-		unlink(tmp);
-	else
-		*written += f->size;
 	free(buf);
-	free(tmp);
+	rc = output_close(&o, rc, e);
+	if (rc == 0)
+		*written += f->size;
 	return rc;
 }
 
@@ -121,47 +255,28 @@ static char *extra_path(const char *out, const char *name)
 	return p;
 }
 
-int main(int argc, char **argv)
+/* A stream takes one file: refuse before writing anything. */
+static int check_stream(const struct gg_model *m, const char *out, gg_err *e)
 {
-	struct gg_options opt = { .profile = GG_PROFILE_LLAMACPP };
-	gg_err e = { { 0 } };
-	int c;
-	while ((c = getopt(argc, argv, "o:hV")) != -1) {
-		switch (c) {
-		case 'o':
-			if (gg_options_parse(optarg, &opt, NULL, &e)) {
-				fprintf(stderr, "gguffs-convert: %s\n", e.msg);
-				return 2;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("gguffs-convert %s\n", GGUFFS_VERSION);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (argc - optind != 2) {
-		usage(stderr);
-		return 2;
-	}
-	const char *dir = argv[optind], *out = argv[optind + 1];
+	bool stream = out_kind(out) == OUT_STDOUT || out_kind(out) == OUT_STREAM;
+	if (!stream || m->nfiles < 2)
+		return 0;
+	return gg_fail(e, "%s: this model has %zu output files (%s and %s...), "
+		       "which a stream cannot hold: give a file name", out,
+		       m->nfiles, m->files[0].name, m->files[1].name);
+}
+
+static int convert(const struct gg_model *m, const char *out, gg_err *e)
+{
+	if (check_stream(m, out, e))
+		return -1;
 	double t0 = now_s();
-	struct gg_model *m;
-	if (gg_model_open(dir, &opt, &m, &e)) {
-		fprintf(stderr, "gguffs-convert: %s\n", e.msg);
-		return 1;
-	}
 	bool tty = isatty(STDERR_FILENO);
 	uint64_t written = 0;
 	int rc = 0;
 	for (size_t i = 0; i < m->nfiles && rc == 0; i++) {
 		char *path = i == 0 ? gg_strdup(out) : extra_path(out, m->files[i].name);
-		rc = write_file(&m->files[i], path, tty, &written, &e);
+		rc = write_file(&m->files[i], path, tty, &written, e);
 		if (rc == 0)
 			fprintf(stderr, "%s: %s, %zu tensors, %llu bytes\n", path,
 				m->files[i].name, m->files[i].ntensors,
@@ -173,11 +288,163 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wrote %.2f MB in %.2f s (%.1f MB/s, profile %s)\n",
 			(double)written / 1e6, secs,
 			secs > 0 ? (double)written / secs / 1e6 : 0.0,
-			gg_profile_name(opt.profile));
-	else
-		fprintf(stderr, "gguffs-convert: %s\n", e.msg);
+			gg_profile_name(m->opt.profile));
+	return rc;
+}
+
+/* ---- --check ---- */
+
+/* "22 BF16, 36 F32" for the tensors of f. */
+static void print_types(const struct gg_outfile *f)
+{
+	size_t count[256] = {0};
+	for (size_t i = 0; i < f->ntensors; i++)
+		count[(unsigned)f->tensors[i].type & 255]++;
+	const char *sep = "";
+	for (unsigned t = 0; t < 256; t++) {
+		if (!count[t])
+			continue;
+		const char *name = gg_type_name((enum gg_type)t);
+		printf("%s%zu %s", sep, count[t], name ? name : "?");
+		sep = ", ";
+	}
+}
+
+static void print_check(const struct gg_model *m, const struct hub_model *hm)
+{
+	const struct st_set *st = m->st;
+	uint64_t src_bytes = 0;
+	for (size_t i = 0; st && i < st->nfiles; i++)
+		src_bytes += st->files[i].size;
+	printf("source        %s\n", m->dir);
+	if (hm->repo_id)
+		printf("hub           %s, revision %s, commit %s\n", hm->repo_id,
+		       hm->revision, hm->commit);
+	if (m->arch)
+		printf("architecture  %s -> %s%s\n", m->arch->hf_arch,
+		       m->arch->gguf_arch, m->arch->no_upstream
+		       ? " (no upstream llama.cpp runtime)" : "");
+	printf("profile       %s\n", gg_profile_name(m->opt.profile));
+	if (st)
+		printf("safetensors   %zu files, %llu bytes, %zu tensors\n",
+		       st->nfiles, (unsigned long long)src_bytes, st->ntensors);
+	printf("a mount shows:\n");
+	for (size_t i = 0; i < m->nfiles; i++) {
+		const struct gg_outfile *f = &m->files[i];
+		printf("  %-16s %llu bytes, %zu KV, %zu tensors (", f->name,
+		       (unsigned long long)f->size, f->kvs ? f->kvs->n : 0,
+		       f->ntensors);
+		print_types(f);
+		printf(")\n");
+	}
+	for (size_t i = 0; i < m->nfiles; i++) {
+		const char *name = m->files[i].name;
+		size_t n = strlen(name);
+		char dir[300];
+		if (i == 0)
+			snprintf(dir, sizeof dir, "tensors/");
+		else
+			snprintf(dir, sizeof dir, "tensors.%.*s/",
+				 (int)(n > 5 ? n - 5 : n), name);
+		printf("  %-16s %zu files\n", dir, m->files[i].ntensors);
+	}
+	printf("  metadata.json\n  stats.json\n");
+	if (m->notice)
+		printf("notice        %s\n", m->notice);
+}
+
+/* ---- main ---- */
+
+struct args {
+	struct gg_options opt;
+	char *optbuf[64];   /* copies of -o values: the options point into them */
+	size_t nopt;
+	bool check;
+};
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option longs[] = {
+		{"check", no_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	gg_err e = {{0}};
+	int c;
+	while ((c = getopt_long(argc, argv, "o:chV", longs, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			if (a->nopt == sizeof a->optbuf / sizeof *a->optbuf) {
+				fprintf(stderr, PROG ": too many -o\n");
+				return 2;
+			}
+			a->optbuf[a->nopt] = gg_strdup(optarg);
+			if (gg_options_parse(a->optbuf[a->nopt++], &a->opt, NULL, &e)) {
+				fprintf(stderr, PROG ": %s\n", e.msg);
+				return 2;
+			}
+			break;
+		case 'c':
+			a->check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf(PROG " %s\n", GGUFFS_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != (a->check ? 1 : 2)) {
+		usage(stderr);
+		return 2;
+	}
+	return -1; /* go on */
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .opt = { .profile = GG_PROFILE_LLAMACPP } };
+	struct hub_model hm = {0}, base = {0};
+	struct gg_model *m = NULL;
+	gg_err e = {{0}};
+	int rc = parse_args(argc, argv, &a);
+	if (rc >= 0)
+		goto out;
+	rc = 1;
+	if (hub_resolve(argv[optind], &hm, &e))
+		goto fail;
+	if (a.opt.base) {
+		if (hub_resolve(a.opt.base, &base, &e))
+			goto fail;
+		a.opt.base = base.dir;
+	}
+	if (gg_model_open(hm.dir, &a.opt, &m, &e))
+		goto fail;
+	if (a.check) {
+		print_check(m, &hm);
+		rc = fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+		goto out;
+	}
+	if (convert(m, argv[optind + 1], &e))
+		goto fail;
 	if (m->notice)
 		fprintf(stderr, "note: %s\n", m->notice);
+	rc = 0;
+	goto out;
+fail:
+	fprintf(stderr, PROG ": %s\n", e.msg);
+	if (m && m->notice)
+		fprintf(stderr, "note: %s\n", m->notice);
+out:
 	gg_model_close(m);
-	return rc == 0 ? 0 : 1;
+	hub_model_free(&hm);
+	hub_model_free(&base);
+	for (size_t i = 0; i < a.nopt; i++)
+		free(a.optbuf[i]);
+	return rc;
 }

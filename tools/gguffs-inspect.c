@@ -32,8 +32,8 @@ static void usage(FILE *out)
 		"  --json     one JSON document with every value in full\n"
 		"             (numbers are doubles: integers above 2^53 are\n"
 		"             rounded; invalid UTF-8 becomes U+FFFD)\n"
-		"  --help     this text\n"
-		"  --version  print the version\n");
+		"  -h, --help     this text\n"
+		"  -V, --version  print the version\n");
 }
 
 /* GGML type name, else "TYPE<n>" for ids the reader does not know. */
@@ -371,7 +371,8 @@ int main(int argc, char **argv)
 			   strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;
-		} else if (strcmp(argv[i], "--version") == 0) {
+		} else if (strcmp(argv[i], "--version") == 0 ||
+			   strcmp(argv[i], "-V") == 0) {
 			printf(PROG " %s\n", GGUFFS_VERSION);
 			return 0;
 		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
