@@ -51,34 +51,66 @@ describe('gguffs-convert outputs', () => {
     assert.deepEqual(fs.readdirSync(cwd), []);
   });
 
+  // Each case runs first on a private stand-in in TMP (a symlink to
+  // /proc/self/fd/1, a null device node of our own), so a faulty binary
+  // can only damage TMP; the machine's /dev/stdout and /dev/null are used
+  // after that passed. Not root: /dev cannot be written, mknod is refused.
+  const root = process.getuid() === 0;
+  const machineOk = () => {
+    assert.ok(fs.lstatSync('/dev/stdout').isSymbolicLink(),
+      'the machine\'s /dev/stdout is not a symlink (damaged earlier?): ln -sfn /proc/self/fd/1 /dev/stdout');
+    assert.ok(fs.statSync('/dev/null').isCharacterDevice(), 'the machine\'s /dev/null is not a device');
+  };
+
+  const stdoutCases = () => {
+    const own = path.join(TMP, 'stdout-link');
+    if (!fs.existsSync(own)) fs.symlinkSync('/proc/self/fd/1', own);
+    return root ? [own, '/dev/stdout'] : ['/dev/stdout'];
+  };
+
   test('/dev/stdout (a pipe) is written in place and stays a symlink', () => {
-    const before = fs.readlinkSync('/dev/stdout');
-    const r = convertBytes([FX, '/dev/stdout']);
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(sha256(r.stdout), REF_SHA);
-    assert.ok(fs.lstatSync('/dev/stdout').isSymbolicLink(), '/dev/stdout is still a symlink');
-    assert.equal(fs.readlinkSync('/dev/stdout'), before);
+    machineOk();
+    for (const out of stdoutCases()) {
+      const before = fs.readlinkSync(out);
+      const r = convertBytes([FX, out]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(sha256(r.stdout), REF_SHA, out);
+      assert.ok(fs.lstatSync(out).isSymbolicLink(), `${out} is still a symlink`);
+      assert.equal(fs.readlinkSync(out), before);
+    }
   });
 
   test('/dev/stdout redirected to a regular file writes that file', () => {
-    const out = path.join(TMP, 'redirected.gguf');
-    const fd = fs.openSync(out, 'w');
-    try {
-      const r = spawnSync(CONVERT, [FX, '/dev/stdout'], { stdio: ['ignore', fd, 'pipe'] });
-      assert.equal(r.status, 0, r.stderr.toString());
-    } finally { fs.closeSync(fd); }
-    assert.equal(sha256File(out), REF_SHA);
-    assert.ok(fs.lstatSync('/dev/stdout').isSymbolicLink());
+    machineOk();
+    for (const out of stdoutCases()) {
+      const file = path.join(TMP, 'redirected.gguf');
+      const fd = fs.openSync(file, 'w');
+      try {
+        const r = spawnSync(CONVERT, [FX, out], { stdio: ['ignore', fd, 'pipe'] });
+        assert.equal(r.status, 0, r.stderr.toString());
+      } finally { fs.closeSync(fd); }
+      assert.ok(fs.lstatSync(out).isSymbolicLink(), `${out} is still a symlink`);
+      assert.equal(sha256File(file), REF_SHA, out);
+    }
   });
 
   test('a character device is written, never replaced (/dev/null)', () => {
-    const st0 = fs.statSync('/dev/null');
-    const r = run(CONVERT, [FX, '/dev/null']);
-    assert.equal(r.status, 0, r.stderr);
-    const st = fs.statSync('/dev/null');
-    assert.ok(st.isCharacterDevice(), '/dev/null is still a character device');
-    assert.equal(st.rdev, st0.rdev);
-    assert.equal(st.ino, st0.ino);
+    machineOk();
+    const outs = ['/dev/null'];
+    if (root) {
+      const own = path.join(TMP, 'null');
+      if (!fs.existsSync(own)) assert.equal(run('mknod', ['-m', '666', own, 'c', '1', '3']).status, 0);
+      outs.unshift(own);
+    }
+    for (const out of outs) {
+      const st0 = fs.statSync(out);
+      const r = run(CONVERT, [FX, out]);
+      assert.equal(r.status, 0, r.stderr);
+      const st = fs.statSync(out);
+      assert.ok(st.isCharacterDevice(), `${out} is still a character device`);
+      assert.equal(st.rdev, st0.rdev);
+      assert.equal(st.ino, st0.ino);
+    }
   });
 
   test('a FIFO gets the bytes and stays a FIFO', async () => {
