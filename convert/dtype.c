@@ -41,8 +41,8 @@ size_t gg_type_size(enum gg_type t)
 	case GG_TYPE_F32: return 4;
 	case GG_TYPE_F16: return 2;
 	case GG_TYPE_BF16: return 2;
+	default: return 0;
 	}
-	return 0;
 }
 
 const char *gg_type_name(enum gg_type t)
@@ -51,8 +51,8 @@ const char *gg_type_name(enum gg_type t)
 	case GG_TYPE_F32: return "F32";
 	case GG_TYPE_F16: return "F16";
 	case GG_TYPE_BF16: return "BF16";
+	default: return NULL;
 	}
-	return NULL;
 }
 
 int gg_type_from_safetensors(const char *s)

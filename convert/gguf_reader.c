@@ -85,6 +85,16 @@ const char *gguf_ggml_type_name(uint32_t id)
 	return g ? g->name : NULL;
 }
 
+bool gguf_ggml_type_geom(uint32_t id, uint32_t *block, uint32_t *bytes)
+{
+	const struct ggml_type_geom *g = ggml_type_lookup(id);
+	if (!g)
+		return false;
+	*block = g->block;
+	*bytes = g->bytes;
+	return true;
+}
+
 /* ---- bounds-checked cursor ------------------------------------------ */
 
 struct cursor {

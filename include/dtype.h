@@ -18,12 +18,23 @@
 enum gg_type {
 	GG_TYPE_F32 = 0,
 	GG_TYPE_F16 = 1,
+	/* Block-quantized types (quant.h): no per-element size. */
+	GG_TYPE_Q4_0 = 2,
+	GG_TYPE_Q4_1 = 3,
+	GG_TYPE_Q5_0 = 6,
+	GG_TYPE_Q5_1 = 7,
+	GG_TYPE_Q8_0 = 8,
+	GG_TYPE_Q2_K = 10,
+	GG_TYPE_Q3_K = 11,
+	GG_TYPE_Q4_K = 12,
+	GG_TYPE_Q5_K = 13,
+	GG_TYPE_Q6_K = 14,
 	GG_TYPE_BF16 = 30,
 };
 
-/* Bytes per element, or 0 for an unknown type id. */
+/* Bytes per element of F32/F16/BF16; 0 for a block type or an unknown id. */
 size_t gg_type_size(enum gg_type t);
-/* "F32", "F16", "BF16", or NULL for an unknown type id. */
+/* "F32", "F16", "BF16", or NULL for any other type id. */
 const char *gg_type_name(enum gg_type t);
 /* Parse a safetensors dtype string ("F32", "F16", "BF16"); -1 if unsupported. */
 int gg_type_from_safetensors(const char *s);

@@ -30,5 +30,8 @@ void gguf_file_free(struct gguf_file *f);
 
 /* Name of a GGML tensor type id ("F32", "Q4_K", ...), NULL if unknown. */
 const char *gguf_ggml_type_name(uint32_t id);
+/* Elements and bytes per block of GGML type id (1 and the element size for
+ * plain types); false for an unknown id. */
+bool gguf_ggml_type_geom(uint32_t id, uint32_t *block, uint32_t *bytes);
 
 #endif
