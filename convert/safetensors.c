@@ -22,6 +22,7 @@
 #include <xxhash.h>
 
 #include "jsonutil.h"
+#include "pool.h"
 
 #define ST_SUFFIX ".safetensors"
 #define ST_INDEX_NAME "model.safetensors.index.json"
@@ -499,27 +500,53 @@ static uint8_t *read_header(const struct st_file *f, gg_err *e)
 	return buf;
 }
 
-/* Parse file i's header and append its tensors to the set. */
-static int add_file_tensors(struct st_set *set, uint32_t i, gg_err *e)
+/* Parse f's header into a malloc'd tensor array (file index 0). */
+static int parse_file(struct st_file *f, struct st_tensor **t, size_t *n,
+		      gg_err *e)
 {
-	struct st_file *f = &set->files[i];
-	struct st_tensor *t = NULL;
-	size_t n = 0;
 	uint8_t *header = read_header(f, e);
 	if (!header)
 		return -1;
-	int rc = st_parse(header, f->size, f->path, &t, &n, &f->data_start, e);
+	int rc = st_parse(header, f->size, f->path, t, n, &f->data_start, e);
 	free(header);
-	if (rc != 0)
-		return -1;
+	return rc != 0 ? -1 : 0;
+}
+
+/* Append file i's parsed tensors to the set (taking their names). */
+static void add_file_tensors(struct st_set *set, uint32_t i, struct st_tensor *t,
+			     size_t n)
+{
 	set->tensors = gg_realloc(set->tensors,
 				  (set->ntensors + n) * sizeof *t);
 	for (size_t k = 0; k < n; k++) {
 		t[k].file = i;
 		set->tensors[set->ntensors++] = t[k];
 	}
-	free(t); /* the names moved into the set */
-	return 0;
+	free(t);
+}
+
+/* Opening and parsing one shard costs a few reads: over a high-latency
+ * source (NFS, an object store) they dominate the mount, so every shard is
+ * opened at once on a pool of threads, then the results are merged in
+ * order (the first failing shard in order is the error reported). */
+#define OPEN_THREADS 16
+
+struct open_job {
+	const char *const *paths;
+	struct st_set *set;
+	struct st_tensor **t;
+	size_t *n;
+	gg_err *errs;
+	int *rc;
+};
+
+static void open_one(size_t i, void *arg)
+{
+	struct open_job *j = arg;
+	struct st_file *f = &j->set->files[i];
+	j->rc[i] = open_file(f, j->paths[i], &j->errs[i]);
+	if (j->rc[i] == 0)
+		j->rc[i] = parse_file(f, &j->t[i], &j->n[i], &j->errs[i]);
 }
 
 int st_set_open_files(const char *const *paths, size_t n, struct st_set **out,
@@ -533,13 +560,31 @@ int st_set_open_files(const char *const *paths, size_t n, struct st_set **out,
 	struct st_set_impl *s = gg_calloc(1, sizeof *s);
 	struct st_set *set = &s->pub;
 	set->files = gg_calloc(n, sizeof *set->files);
+	set->nfiles = n;
+	struct open_job j = { paths, set, gg_calloc(n, sizeof *j.t),
+			      gg_calloc(n, sizeof *j.n),
+			      gg_calloc(n, sizeof *j.errs),
+			      gg_calloc(n, sizeof *j.rc) };
+	struct gg_pool *pool = n > 1 ?
+		gg_pool_new(n - 1 < OPEN_THREADS ? (unsigned)(n - 1) : OPEN_THREADS) : NULL;
+	gg_pool_for(pool, n, open_one, &j);
+	gg_pool_free(pool);
 	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		set->nfiles++;
-		rc = open_file(&set->files[i], paths[i], e);
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0 && j.rc[i] != 0) {
+			if (e)
+				*e = j.errs[i];
+			rc = -1;
+		}
 		if (rc == 0)
-			rc = add_file_tensors(set, (uint32_t)i, e);
+			add_file_tensors(set, (uint32_t)i, j.t[i], j.n[i]);
+		else if (j.t[i])
+			st_tensors_free(j.t[i], j.n[i]);
 	}
+	free(j.t);
+	free(j.n);
+	free(j.errs);
+	free(j.rc);
 	if (rc == 0)
 		rc = build_index(s, e);
 	if (rc != 0) {
