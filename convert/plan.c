@@ -82,6 +82,18 @@ uint64_t gg_view_nelem(const struct gg_view *v)
 	return n;
 }
 
+void gg_view_span(const struct gg_view *v, int64_t *lo, int64_t *hi)
+{
+	*lo = *hi = (int64_t)v->base;
+	for (int d = 0; d < v->ndim; d++) {
+		int64_t span = (int64_t)(v->dim[d] - 1) * v->stride[d];
+		if (span < 0)
+			*lo += span;
+		else
+			*hi += span;
+	}
+}
+
 bool gg_view_is_contiguous(const struct gg_view *v)
 {
 	int64_t expect = 1;
@@ -319,14 +331,8 @@ static int tensor_validate(const struct gg_outfile *f, struct gg_tensor *t,
 			       (unsigned long long)t->nelem);
 	if (per_src == 0)
 		return 0;
-	int64_t lo = (int64_t)t->view.base, hi = (int64_t)t->view.base;
-	for (int d = 0; d < t->view.ndim; d++) {
-		int64_t span = (int64_t)(t->view.dim[d] - 1) * t->view.stride[d];
-		if (span < 0)
-			lo += span;
-		else
-			hi += span;
-	}
+	int64_t lo, hi;
+	gg_view_span(&t->view, &lo, &hi);
 	for (size_t s = 0; s < t->nsrc; s++)
 		if (lo < 0 || (uint64_t)hi >= t->srcs[s].nelem)
 			return gg_fail(e, "%s: tensor %s: view reads outside source %s",

@@ -37,6 +37,7 @@ struct cli {
 	char *model_opts;  /* "profile=.."; the model keeps pointers into it */
 	char *base_dir;    /* base= resolved (hub.h) */
 	unsigned max_read;
+	int keep_source_cache;
 	char *hfdir;
 	int nonopts;
 	int help, version;
@@ -56,6 +57,7 @@ static const struct fuse_opt cli_opts[] = {
 	CLI_OPT("cache_size=%s", cache_size),
 	CLI_OPT("chunk_size=%s", chunk_size),
 	CLI_OPT("base=%s", base),
+	{ "keep_source_cache", offsetof(struct cli, keep_source_cache), 1 },
 	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -106,6 +108,13 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	/* libfuse 3.14 aborts INIT unless init() repeats -o max_read. */
 	if (c->max_read)
 		conn->max_read = c->max_read;
+	/* Enough readahead and mmap-fault requests in flight to keep the
+	 * pool's prefetch and the request threads busy (default 12/9). */
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+	/* init runs in the serving process (after fuse_daemonize forks). */
+	if (vfs_start_threads(c->vfs) != 0)
+		fprintf(stderr, "gguffs: no worker threads: reads run unprefetched\n");
 	pthread_t t;
 	if (pthread_create(&t, NULL, readahead_main, c) == 0)
 		pthread_detach(t);
@@ -281,6 +290,8 @@ static void usage(const char *prog)
 	       "    -o cache_size=BYTES    chunk cache budget, K/M/G suffixes (default 64M)\n"
 	       "    -o chunk_size=BYTES    chunk size, 1M..256M (default 4M)\n"
 	       "    -o base=PATH           base model for LoRA adapters\n"
+	       "    -o keep_source_cache   keep source pages read in the page cache\n"
+	       "                           (default: drop them once served)\n"
 	       "    -h, --help             this help\n"
 	       "    -V, --version          versions\n\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT\n\n", prog);
@@ -380,7 +391,7 @@ static int open_vfs(struct cli *c, struct vfs **out, gg_err *e)
 	hub_model_free(&hm);
 	if (rc)
 		return rc;
-	struct vfs_options vo = {0};
+	struct vfs_options vo = { .keep_source_cache = c->keep_source_cache != 0 };
 	struct gg_options go;
 	struct gg_model *m = NULL;
 	rc = parse_size("cache_size", c->cache_size, &vo.cache_size, e);

@@ -9,6 +9,7 @@
  * is materialised once however many (kernel) requests read it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,6 +24,9 @@
 
 #include "cache.h"
 #include "engine.h"
+#include "pool.h"
+#include "readahead.h"
+#include "srcdrop.h"
 #include "vfs.h"
 
 struct vfs_node {
@@ -39,6 +43,7 @@ struct vfs_node {
 
 struct vfs_handle {
 	const struct vfs_node *node;
+	struct vfs_ra ra;          /* sequential-reader state (prefetch) */
 	char *data;                /* stats.json snapshot */
 	size_t len;
 };
@@ -52,6 +57,8 @@ struct vfs_file {
 struct vfs {
 	struct gg_model *m;
 	struct chunk_cache *cache;
+	struct gg_srcdrop *drop;   /* NULL with keep_source_cache */
+	struct gg_pool *pool;      /* parallel chunk loads and prefetch; may be NULL */
 	uint64_t chunk_size, cache_size;
 	struct timespec mtime;
 	uid_t uid;
@@ -73,7 +80,20 @@ struct vfs {
 	size_t nlogged, caplogged;
 
 	atomic_uint_fast64_t bytes_copied, reads, read_errors;
+	atomic_uint_fast64_t prefetch_chunks, prefetch_source_bytes;
 };
+
+/* Prefetch for a sequential reader: this far past its latest request
+ * (a few chunks, well inside the default cache), once a request starts
+ * within PREFETCH_SLACK of where the previous one ended (the kernel's
+ * requests for one stream arrive out of order across threads). */
+#define PREFETCH_WINDOW (16u << 20)
+#define PREFETCH_SLACK (8u << 20)
+/* A chunk is converted on several cores in parts of about this size. */
+#define PART_BYTES (512u << 10)
+/* Source readahead unit: posix_fadvise WILLNEED reads at most the
+ * readahead window per call, so ask for at most this much each time. */
+#define SOURCE_RA_BYTES (2u << 20)
 
 static size_t min_sz(uint64_t a, uint64_t b)
 {
@@ -158,9 +178,58 @@ static int read_direct(struct vfs *v, const struct gg_outfile *f,
 		report_engine_error(v, f, t, &e);
 		return -EIO;
 	}
+	gg_srcdrop_consumed(v->drop, f, t, off, len);
 	if (t->is_copy)
 		atomic_fetch_add_explicit(&v->bytes_copied, len,
 					  memory_order_relaxed);
+	return 0;
+}
+
+/* Bytes of one output row of t, or 0 when rows are not whole bytes. */
+static uint64_t row_bytes(const struct gg_tensor *t)
+{
+	uint64_t rows = t->ne[0] ? t->nelem / t->ne[0] : 0;
+	return rows && t->nbytes % rows == 0 ? t->nbytes / rows : 0;
+}
+
+struct parts {
+	const struct gg_outfile *f;
+	const struct gg_tensor *t;
+	uint64_t off, part;
+	size_t len;
+	uint8_t *buf;
+	atomic_int failed;
+	gg_err e;                  /* the first failure's message */
+};
+
+static void one_part(size_t i, void *arg)
+{
+	struct parts *p = arg;
+	uint64_t a = i * p->part, n = p->len - a < p->part ? p->len - a : p->part;
+	gg_err e = {{0}};
+	if (gg_tensor_read(p->f, p->t, p->off + a, (size_t)n, p->buf + a, &e) &&
+	    atomic_exchange(&p->failed, 1) == 0)
+		p->e = e;
+}
+
+/* read_direct for a computed range, in parts of whole rows on the pool's
+ * threads and the caller's. */
+static int compute_parallel(struct vfs *v, const struct gg_outfile *f,
+			    const struct gg_tensor *t, uint64_t off,
+			    uint8_t *buf, size_t len)
+{
+	uint64_t rb = row_bytes(t);
+	if (!v->pool || !rb || len < 2 * PART_BYTES || rb > len / 2)
+		return read_direct(v, f, t, off, buf, len);
+	struct parts p = { .f = f, .t = t, .off = off, .len = len, .buf = buf };
+	p.part = (PART_BYTES + rb - 1) / rb * rb;
+	atomic_init(&p.failed, 0);
+	gg_pool_for(v->pool, (size_t)((len + p.part - 1) / p.part), one_part, &p);
+	if (atomic_load(&p.failed)) {
+		report_engine_error(v, f, t, &p.e);
+		return -EIO;
+	}
+	gg_srcdrop_consumed(v->drop, f, t, off, len);
 	return 0;
 }
 
@@ -179,10 +248,30 @@ static int load_chunk(uint64_t key, void *buf, size_t cap, size_t *len,
 	struct load_arg *la = arg;
 	if (la->len > cap)
 		return -EIO;
-	int rc = read_direct(la->v, la->f, la->t, la->start, buf, la->len);
+	int rc = compute_parallel(la->v, la->f, la->t, la->start, buf, la->len);
 	if (rc)
 		return rc;
 	*len = la->len;
+	return 0;
+}
+
+/* Pin chunk c of tensor ti of file fi, loading it on a miss. */
+static int get_chunk(struct vfs *v, uint32_t fi, uint32_t ti, uint64_t c,
+		     struct chunk **out)
+{
+	const struct gg_outfile *f = &v->m->files[fi];
+	const struct gg_tensor *t = &f->tensors[ti];
+	const uint64_t cs = v->chunk_size;
+	struct load_arg la = {v, f, t, c * cs, min_sz(cs, t->nbytes - c * cs)};
+	int rc = chunk_cache_get_sized(v->cache, chunk_key(fi, ti, c), la.len,
+				       load_chunk, &la, out);
+	if (rc)
+		return rc;
+	if ((*out)->len != la.len) { /* a 64-bit key collision: refuse */
+		chunk_cache_put(v->cache, *out);
+		log_once(v, t, "chunk key collision");
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -198,17 +287,10 @@ static int read_tensor(struct vfs *v, uint32_t fi, uint32_t ti, uint64_t off,
 	while (len) {
 		uint64_t c = off / cs;
 		size_t coff = (size_t)(off % cs);
-		struct load_arg la = {v, f, t, c * cs, min_sz(cs, t->nbytes - c * cs)};
 		struct chunk *ch;
-		int rc = chunk_cache_get_sized(v->cache, chunk_key(fi, ti, c),
-					       la.len, load_chunk, &la, &ch);
+		int rc = get_chunk(v, fi, ti, c, &ch);
 		if (rc)
 			return rc;
-		if (ch->len != la.len) { /* a 64-bit key collision: refuse */
-			chunk_cache_put(v->cache, ch);
-			log_once(v, t, "chunk key collision");
-			return -EIO;
-		}
 		size_t n = min_sz(len, ch->len - coff);
 		memcpy(buf, ch->data + coff, n);
 		chunk_cache_put(v->cache, ch);
@@ -217,6 +299,112 @@ static int read_tensor(struct vfs *v, uint32_t fi, uint32_t ti, uint64_t off,
 		len -= n;
 	}
 	return 0;
+}
+
+/* ---- prefetch (the daemon's readahead) ---- */
+
+struct chunk_job {
+	struct vfs *v;
+	uint32_t fi, ti;
+	uint64_t c;
+};
+
+static void prefetch_chunk(void *arg)
+{
+	struct chunk_job *j = arg;
+	struct chunk *ch;
+	if (get_chunk(j->v, j->fi, j->ti, j->c, &ch) == 0) {
+		chunk_cache_put(j->v->cache, ch);
+		atomic_fetch_add_explicit(&j->v->prefetch_chunks, 1,
+					  memory_order_relaxed);
+	}
+	free(j);
+}
+
+struct source_job {
+	struct vfs *v;
+	const struct st_file *sf;
+	uint64_t lo, hi;
+};
+
+/* Ask the kernel to read source bytes [lo, hi) now, in aligned pieces. */
+static void prefetch_source(void *arg)
+{
+	struct source_job *j = arg;
+	uint64_t lo = j->lo / SOURCE_RA_BYTES * SOURCE_RA_BYTES;
+	for (uint64_t a = lo; a < j->hi; a += SOURCE_RA_BYTES)
+		posix_fadvise(j->sf->fd, (off_t)a, SOURCE_RA_BYTES,
+			      POSIX_FADV_WILLNEED);
+	atomic_fetch_add_explicit(&j->v->prefetch_source_bytes, j->hi - j->lo,
+				  memory_order_relaxed);
+	free(j);
+}
+
+/* Collects the pieces of a prefetch range: chunks of computed tensors are
+ * queued at once; byte-copy ranges are merged while they are adjacent in
+ * one source file, and queued as one source readahead. */
+struct prefetch_walk {
+	struct vfs *v;
+	uint32_t fi;
+	struct source_job pending;
+};
+
+static void flush_source(struct prefetch_walk *w)
+{
+	if (!w->pending.sf)
+		return;
+	struct source_job *j = malloc(sizeof *j);
+	if (j) {
+		*j = w->pending;
+		if (gg_pool_submit(w->v->pool, prefetch_source, j))
+			free(j);
+	}
+	w->pending.sf = NULL;
+}
+
+static int prefetch_piece(void *arg, size_t ti, uint64_t toff, uint64_t tlen)
+{
+	struct prefetch_walk *w = arg;
+	struct vfs *v = w->v;
+	const struct gg_outfile *f = &v->m->files[w->fi];
+	const struct gg_tensor *t = &f->tensors[ti];
+	if (t->is_copy) {
+		const struct st_file *sf = &file_set(v, f)->files[t->copy_file];
+		uint64_t lo = t->copy_offset + toff, hi = lo + tlen;
+		if (w->pending.sf == sf && w->pending.hi == lo) {
+			w->pending.hi = hi;
+			return 0;
+		}
+		flush_source(w);
+		w->pending = (struct source_job){ v, sf, lo, hi };
+		return 0;
+	}
+	for (uint64_t c = toff / v->chunk_size;
+	     c * v->chunk_size < toff + tlen; c++) {
+		struct chunk_job *j = malloc(sizeof *j);
+		if (!j)
+			return -1;
+		*j = (struct chunk_job){ v, w->fi, (uint32_t)ti, c };
+		if (gg_pool_submit(v->pool, prefetch_chunk, j)) {
+			free(j);
+			return -1; /* queue full: enough is coming */
+		}
+	}
+	return 0;
+}
+
+/* Called for each read of output file fi through handle h. */
+static void prefetch_after(struct vfs *v, struct vfs_handle *h, uint32_t fi,
+			   uint64_t off, size_t size)
+{
+	const struct gg_outfile *f = &v->m->files[fi];
+	uint64_t from, to;
+	if (!v->pool || !vfs_ra_next(&h->ra, off, size, PREFETCH_WINDOW,
+				     PREFETCH_SLACK, f->size, &from, &to))
+		return;
+	struct prefetch_walk w = { .v = v, .fi = fi };
+	gg_outfile_for_tensors(f, from, to - from, prefetch_piece, &w);
+	flush_source(&w);
 }
 
 /* The engine's reader for model files: tensor pieces go through
@@ -482,6 +670,17 @@ char *vfs_stats_json(struct vfs *v)
 	cJSON_AddItemToObject(o, "reads", json_u64(atomic_load(&v->reads)));
 	cJSON_AddItemToObject(o, "read_errors",
 			      json_u64(atomic_load(&v->read_errors)));
+	cJSON *pf = cJSON_AddObjectToObject(o, "prefetch");
+	cJSON_AddItemToObject(pf, "chunks", json_u64(atomic_load(&v->prefetch_chunks)));
+	cJSON_AddItemToObject(pf, "source_bytes",
+			      json_u64(atomic_load(&v->prefetch_source_bytes)));
+	struct gg_srcdrop_stats ds;
+	gg_srcdrop_stats_get(v->drop, &ds);
+	cJSON *d = cJSON_AddObjectToObject(o, "source_cache");
+	cJSON_AddBoolToObject(d, "dropping", v->drop != NULL);
+	cJSON_AddItemToObject(d, "blocks", json_u64(ds.blocks));
+	cJSON_AddItemToObject(d, "drops", json_u64(ds.drops));
+	cJSON_AddItemToObject(d, "bytes_dropped", json_u64(ds.bytes_dropped));
 	cJSON *e = cJSON_AddObjectToObject(o, "engine");
 	cJSON_AddItemToObject(e, "src_bytes", json_u64(es.src_bytes));
 	cJSON_AddItemToObject(e, "copy_bytes", json_u64(es.copy_bytes));
@@ -654,6 +853,8 @@ int vfs_new(struct gg_model *m, const struct vfs_options *o, struct vfs **out,
 	pthread_mutex_init(&v->meta_mu, NULL);
 	pthread_mutex_init(&v->xattr_mu, NULL);
 	pthread_mutex_init(&v->log_mu, NULL);
+	if (!(o && o->keep_source_cache) && m->st)
+		v->drop = gg_srcdrop_new(m->st, m->files, m->nfiles);
 	build_tree(v);
 	build_files(v);
 	*out = v;
@@ -677,12 +878,21 @@ void vfs_free(struct vfs *v)
 	free(v->vf);
 	free(v->meta);
 	free(v->logged);
+	gg_pool_free(v->pool); /* runs queued prefetches: before the cache goes */
 	chunk_cache_free(v->cache);
+	gg_srcdrop_free(v->drop);
 	gg_model_close(v->m);
 	pthread_mutex_destroy(&v->meta_mu);
 	pthread_mutex_destroy(&v->xattr_mu);
 	pthread_mutex_destroy(&v->log_mu);
 	free(v);
+}
+
+int vfs_start_threads(struct vfs *v)
+{
+	if (!v->pool)
+		v->pool = gg_pool_new(0);
+	return v->pool ? 0 : -1;
 }
 
 const struct gg_model *vfs_model(const struct vfs *v)
@@ -764,6 +974,7 @@ int vfs_open(struct vfs *v, const struct vfs_node *n, struct vfs_handle **h)
 	if (!x)
 		return -ENOMEM;
 	x->node = n;
+	vfs_ra_init(&x->ra);
 	if (n->kind == VFS_STATS) {
 		x->data = vfs_stats_json(v);
 		if (!x->data) {
@@ -819,6 +1030,8 @@ ssize_t vfs_read(struct vfs *v, struct vfs_handle *h, void *buf, size_t size,
 	switch (n->kind) {
 	case VFS_GGUF:
 		r = read_gguf(v, n->file, buf, size, off);
+		if (r > 0)
+			prefetch_after(v, h, n->file, off, (size_t)r);
 		break;
 	case VFS_TENSOR:
 		r = read_tensor_file(v, n, buf, size, off);

@@ -57,6 +57,8 @@ int gg_view_slice(struct gg_view *v, int d, uint64_t start, uint64_t len,
  * 2*heads divides the rows. */
 int gg_view_rotary(struct gg_view *v, uint64_t heads, gg_err *e);
 uint64_t gg_view_nelem(const struct gg_view *v);
+/* First and last source element the view reads (a non-empty view). */
+void gg_view_span(const struct gg_view *v, int64_t *lo, int64_t *hi);
 /* True when the view reads source elements base, base+1, ... in order. */
 bool gg_view_is_contiguous(const struct gg_view *v);
 

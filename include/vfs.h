@@ -16,8 +16,10 @@
  * Reads: header bytes come from memory, padding is zeros, byte-copy tensors
  * are pread straight from the source file (after st_file_check), every
  * other tensor goes through the chunk cache in chunk_size pieces aligned to
- * the tensor's first byte. A source file that changed or vanished makes
- * reads needing it fail with -EIO; this is logged once per file on stderr.
+ * the tensor's first byte. Source pages consumed are dropped from the page
+ * cache unless keep_source_cache (srcdrop.h). A source file that changed or
+ * vanished makes reads needing it fail with -EIO; this is logged once per
+ * file on stderr.
  *
  * Every function is thread-safe once vfs_new has returned.
  */
@@ -50,6 +52,10 @@
 struct vfs_options {
 	uint64_t cache_size; /* bytes; 0: VFS_DEFAULT_CACHE_SIZE */
 	uint64_t chunk_size; /* bytes; 0: VFS_DEFAULT_CHUNK_SIZE */
+	/* Keep the source pages read in the page cache. By default they are
+	 * dropped once consumed (srcdrop.h): the mount's own page cache then
+	 * holds the model once. */
+	bool keep_source_cache;
 };
 
 enum vfs_kind {
@@ -71,6 +77,13 @@ struct vfs_handle;
 int vfs_new(struct gg_model *m, const struct vfs_options *o, struct vfs **out,
 	    gg_err *e);
 void vfs_free(struct vfs *v);
+
+/* Start the worker threads that convert a chunk on several cores and
+ * prefetch ahead of sequential readers (pool.h). Call once, in the process
+ * that serves (after daemonising: threads do not survive fork), before
+ * serving; without it reads work, on the calling thread alone. Returns 0,
+ * or -1 when no thread could be started (reads still work). */
+int vfs_start_threads(struct vfs *v);
 
 const struct gg_model *vfs_model(const struct vfs *v);
 

@@ -142,6 +142,7 @@ function assertSameBytes(got, want, what) {
 //                          SEQUENTIAL, MAP_POPULATE, WILLNEED) or 'random'
 //                          order (plain page faults); prints "ok".
 // xxh3 FILE OFF LEN        XXH3-64 of a byte range, 16 hex digits.
+// resident FILE            bytes of FILE in the page cache (mincore).
 // getxattr FILE NAME       the value, or "ERR <errno>" and exit 2.
 // listxattr FILE           the names, one a line.
 const HELPER_C = String.raw`
@@ -196,6 +197,17 @@ static int mmapcmp(const char *file, const char *ref, const char *order) {
 	return 0;
 }
 
+static int resident(const char *file) {
+	size_t n;
+	const uint8_t *p = map(file, &n, 0);
+	size_t pages = (n + 4095) / 4096, in = 0;
+	unsigned char *v = malloc(pages ? pages : 1);
+	if (mincore((void *)p, n, v)) { perror("mincore"); return 3; }
+	for (size_t i = 0; i < pages; i++) in += v[i] & 1;
+	printf("%zu\n", in * 4096);
+	return 0;
+}
+
 static int xxh3(const char *file, unsigned long long off, unsigned long long len) {
 	int fd = open(file, O_RDONLY);
 	if (fd < 0) { perror(file); return 3; }
@@ -216,6 +228,7 @@ static int xxh3(const char *file, unsigned long long off, unsigned long long len
 int main(int argc, char **argv) {
 	char buf[65536];
 	if (argc == 5 && !strcmp(argv[1], "mmapcmp")) return mmapcmp(argv[2], argv[3], argv[4]);
+	if (argc == 3 && !strcmp(argv[1], "resident")) return resident(argv[2]);
 	if (argc == 5 && !strcmp(argv[1], "xxh3"))
 		return xxh3(argv[2], strtoull(argv[3], 0, 10), strtoull(argv[4], 0, 10));
 	if (argc == 4 && !strcmp(argv[1], "getxattr")) {
@@ -428,6 +441,52 @@ describe('cache budget', () => {
       assert.ok(st.reads > before.reads, 'stats.json is live');
     });
   });
+});
+
+// ------------------------------------------------ source page cache ----
+
+// By default the daemon drops the source pages it has consumed, so the
+// page cache holds the model once (the mount's pages); keep_source_cache
+// keeps them. Either way every byte served is the converted file's: a whole
+// read, then random ranges in a fresh mount (which then re-reads what the
+// first mount dropped).
+describe('source page cache', () => {
+  const shardsOf = hf => fs.readdirSync(hf).filter(f => f.endsWith('.safetensors')).map(f => path.join(hf, f));
+  const residentBytes = files => files.reduce((n, f) => {
+    const r = helper('resident', f);
+    assert.match(r.out, /^\d+$/, `resident ${f}: ${r.out} ${r.err}`);
+    return n + Number(r.out);
+  }, 0);
+  for (const fx of ['llama-bf16-3shard-rope3', 'llama-f32-tied']) {
+    for (const keep of [false, true]) {
+      test(`${fx}: ${keep ? 'keep_source_cache keeps' : 'default drops'} source pages, bytes unchanged`, async () => {
+        const hf = path.join(FIXTURES, fx), ref = convert(fx, 'llamacpp'), refBuf = fs.readFileSync(ref);
+        const shards = shardsOf(hf), total = shards.reduce((n, f) => n + fs.statSync(f).size, 0);
+        const opts = keep ? ['-o', 'keep_source_cache'] : [];
+        for (const f of shards) fs.readFileSync(f); // warm
+        assert.ok(residentBytes(shards) > total * 0.9, 'shards cached before the read');
+        await withMount(hf, opts, async m => {
+          assertSameBytes(fs.readFileSync(path.join(m.mnt, 'model.gguf')), refBuf, 'whole model.gguf');
+          const st = await readStats(m.mnt);
+          assert.equal(st.source_cache.dropping, !keep);
+          const left = residentBytes(shards);
+          if (keep) {
+            assert.equal(st.source_cache.drops, 0);
+            assert.ok(left > total * 0.9, `keep_source_cache: only ${left} of ${total} source bytes still cached`);
+          } else {
+            assert.ok(st.source_cache.blocks > 0);
+            assert.equal(st.source_cache.drops, st.source_cache.blocks, 'every block dropped once');
+            assert.ok(left < total * 0.05, `${left} of ${total} source bytes still cached after the read`);
+          }
+        });
+        await withMount(hf, [...opts, '-o', 'cache_size=3M,chunk_size=1M'], async m => {
+          const res = await randomReaders(path.join(m.mnt, 'model.gguf'), ref, { iters: 150 });
+          for (const r of res) assert.equal(r.bad, null);
+          assert.equal((await readStats(m.mnt)).read_errors, 0);
+        });
+      });
+    }
+  }
 });
 
 // ------------------------------------------------------- consistency ----
