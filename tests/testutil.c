@@ -154,6 +154,15 @@ void assert_kv_i32_array(const struct gg_outfile *f, const char *key,
 
 /* ---- values and naive references ----------------------------------------- */
 
+uint64_t xorshift64(uint64_t *state)
+{
+	uint64_t x = *state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *state = x;
+}
+
 uint16_t u16_at(const uint8_t *p, size_t i)
 {
 	uint16_t v;

@@ -59,6 +59,9 @@ void assert_kv_i32_array(const struct gg_outfile *f, const char *key,
 
 /* ---- values and naive references ----------------------------------------- */
 
+/* The next value of a xorshift64 generator (state must not be 0). */
+uint64_t xorshift64(uint64_t *state);
+
 /* Element i of a packed 16-bit array (no alignment needed). */
 uint16_t u16_at(const uint8_t *p, size_t i);
 
