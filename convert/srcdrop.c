@@ -181,10 +181,14 @@ struct gg_srcdrop *gg_srcdrop_new(const struct st_set *set,
 	for (size_t i = 0; i < set->nfiles; i++) {
 		struct blocks *b = &d->b[i];
 		/* A fault on the mapping reads around the page, so into blocks
-		 * already dropped behind it; sequential makes it read ahead. */
+		 * already dropped behind it; sequential makes it read ahead.
+		 * Output order jumps around a shard, so the kernel's readahead
+		 * for preads overshoots into tensors served (and dropped)
+		 * already: the daemon prefetches exact ranges itself. */
 		if (set->files[i].map)
 			madvise((void *)set->files[i].map, set->files[i].size,
 				MADV_SEQUENTIAL);
+		posix_fadvise(set->files[i].fd, 0, 0, POSIX_FADV_RANDOM);
 		b->n = (size_t)((set->files[i].size + BLK - 1) / BLK);
 		b->want = gg_calloc(b->n ? b->n : 1, sizeof *b->want);
 		b->got = gg_calloc(b->n ? b->n : 1, sizeof *b->got);

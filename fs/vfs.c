@@ -327,17 +327,21 @@ struct source_job {
 	uint64_t lo, hi;
 };
 
-/* Ask the kernel to read source bytes [lo, hi) now, in aligned pieces. */
-static void prefetch_source(void *arg)
+/* Ask the kernel to read source bytes [lo, hi) now, in aligned pieces
+ * (never past hi: the bytes beyond may belong to a tensor already served
+ * and dropped). */
+static void prefetch_source(const struct source_job *j)
 {
-	struct source_job *j = arg;
-	uint64_t lo = j->lo / SOURCE_RA_BYTES * SOURCE_RA_BYTES;
-	for (uint64_t a = lo; a < j->hi; a += SOURCE_RA_BYTES)
-		posix_fadvise(j->sf->fd, (off_t)a, SOURCE_RA_BYTES,
+	for (uint64_t a = j->lo; a < j->hi;) {
+		uint64_t b = (a / SOURCE_RA_BYTES + 1) * SOURCE_RA_BYTES;
+		if (b > j->hi)
+			b = j->hi;
+		posix_fadvise(j->sf->fd, (off_t)a, (off_t)(b - a),
 			      POSIX_FADV_WILLNEED);
+		a = b;
+	}
 	atomic_fetch_add_explicit(&j->v->prefetch_source_bytes, j->hi - j->lo,
 				  memory_order_relaxed);
-	free(j);
 }
 
 /* Collects the pieces of a prefetch range: chunks of computed tensors are
@@ -349,16 +353,14 @@ struct prefetch_walk {
 	struct source_job pending;
 };
 
+/* Source readahead is asked for at once, on the request's thread: it
+ * only queues I/O, and a queued task could run after the reader caught up
+ * and dropped those blocks, reading them back for nothing. */
 static void flush_source(struct prefetch_walk *w)
 {
 	if (!w->pending.sf)
 		return;
-	struct source_job *j = malloc(sizeof *j);
-	if (j) {
-		*j = w->pending;
-		if (gg_pool_submit(w->v->pool, prefetch_source, j))
-			free(j);
-	}
+	prefetch_source(&w->pending);
 	w->pending.sf = NULL;
 }
 
