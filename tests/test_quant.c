@@ -15,6 +15,7 @@
 
 #include "llamaref.h"
 #include "quant.h"
+#include "testutil.h"
 #include "../convert/quant_impl.h"
 
 static const enum gg_type all_types[] = {
@@ -37,10 +38,7 @@ static uint64_t rng_state;
 
 static uint64_t rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return xorshift64(&rng_state);
 }
 
 static float unif(void) /* [0, 1) */
