@@ -44,12 +44,14 @@ function decode(buf, dtype, count) {
   } else if (dtype === 'BF16') {
     const f = new Float32Array(1), u = new Uint32Array(f.buffer);
     for (let i = 0; i < count; i++) { u[0] = buf.readUInt16LE(i * 2) << 16; out[i] = f[0]; }
+  } else if (dtype === 'U8') {
+    for (let i = 0; i < count; i++) out[i] = buf[i];
   } else if (dtype === 'F64') {
     for (let i = 0; i < count; i++) out[i] = buf.readDoubleLE(i * 8);
   } else throw new Error(`unsupported dtype ${dtype}`);
   return out;
 }
-const DSIZE = { F32: 4, F16: 2, BF16: 2, F64: 8 };
+const DSIZE = { F32: 4, F16: 2, BF16: 2, F64: 8, U8: 1 };
 
 // ---------------------------------------------------------- the model ----
 export function loadHfModel(dir) {
@@ -115,7 +117,7 @@ export function ropeInvFreq(config) {
 }
 
 // y[o] = sum_i W[o, i] x[i] (+ b[o])
-function matvec(W, x, rows, cols, b) {
+export function matvec(W, x, rows, cols, b) {
   const y = new Float64Array(rows);
   for (let o = 0; o < rows; o++) {
     let s = 0;
@@ -126,7 +128,7 @@ function matvec(W, x, rows, cols, b) {
   return y;
 }
 
-function rmsnorm(x, w, eps) {
+export function rmsnorm(x, w, eps) {
   let ss = 0;
   for (let i = 0; i < x.length; i++) ss += x[i] * x[i];
   const r = 1 / Math.sqrt(ss / x.length + eps);
