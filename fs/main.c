@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -25,7 +26,9 @@
 #include <fuse_lowlevel.h>
 
 #include "hub.h"
+#include "log.h"
 #include "model.h"
+#include "mountcheck.h"
 #include "vfs.h"
 
 /* FUSE readahead wanted on the mount (KiB): the kernel default of 128 KiB
@@ -40,7 +43,7 @@ struct cli {
 	int keep_source_cache;
 	char *hfdir;
 	int nonopts;
-	int help, version;
+	int help, version, rw;
 };
 
 struct ctx {
@@ -49,7 +52,7 @@ struct ctx {
 	unsigned max_read;
 };
 
-enum { KEY_HELP, KEY_VERSION, KEY_MAX_READ };
+enum { KEY_HELP, KEY_VERSION, KEY_MAX_READ, KEY_RW };
 
 #define CLI_OPT(t, p) { t, offsetof(struct cli, p), 0 }
 static const struct fuse_opt cli_opts[] = {
@@ -59,6 +62,7 @@ static const struct fuse_opt cli_opts[] = {
 	CLI_OPT("base=%s", base),
 	{ "keep_source_cache", offsetof(struct cli, keep_source_cache), 1 },
 	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
+	FUSE_OPT_KEY("rw", KEY_RW),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -86,8 +90,8 @@ static void *readahead_main(void *arg)
 		 major(st.st_dev), minor(st.st_dev));
 	FILE *f = fopen(path, "w");
 	if (!f || fprintf(f, "%d\n", READ_AHEAD_KB) < 0 || fclose(f) != 0) {
-		fprintf(stderr, "gguffs: could not raise readahead (%s: %s); "
-			"reads are faster after: echo %d > %s (as root)\n",
+		log_msg(LOG_WARNING, "could not raise readahead (%s: %s); "
+			"reads are faster after: echo %d > %s (as root)",
 			path, strerror(errno), READ_AHEAD_KB, path);
 	}
 	return NULL;
@@ -133,9 +137,11 @@ static int op_getattr(const char *path, struct stat *st,
 {
 	struct vfs *v = ctx_vfs();
 	const struct vfs_node *n;
-	if (fi && fi->fh)
-		n = vfs_handle_node((struct vfs_handle *)(uintptr_t)fi->fh);
-	else if (!path || !(n = vfs_lookup(v, path)))
+	if (fi && fi->fh) {
+		vfs_getattr_open(v, (struct vfs_handle *)(uintptr_t)fi->fh, st);
+		return 0;
+	}
+	if (!path || !(n = vfs_lookup(v, path)))
 		return -ENOENT;
 	vfs_getattr(v, n, st);
 	return 0;
@@ -208,9 +214,11 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 	if (rc)
 		return rc;
 	fi->fh = (uint64_t)(uintptr_t)h;
-	if (vfs_handle_volatile(h))
+	if (vfs_handle_volatile(h)) {
 		fi->direct_io = 1;  /* live content: never from the page cache */
-	else
+		/* and its size changes: let the next stat ask again */
+		fuse_invalidate_path(fuse_get_context()->fuse, path);
+	} else
 		fi->keep_cache = 1; /* immutable: re-reads and mmap stay cached */
 	return 0;
 }
@@ -282,19 +290,33 @@ static const struct fuse_operations ops = {
 
 static void usage(const char *prog)
 {
-	printf("usage: %s [options] HFDIR MOUNTPOINT\n\n"
-	       "Mount a HuggingFace model directory as a read-only GGUF tree:\n"
-	       "model.gguf, metadata.json, stats.json and tensors/.\n\n"
+	printf("usage: %s [options] MODEL MOUNTPOINT\n\n"
+	       "Mount a HuggingFace model as a read-only GGUF tree: model.gguf,\n"
+	       "metadata.json, stats.json and tensors/. MODEL is a directory, a hub\n"
+	       "id org/name[@REV] or a hub cache directory models--org--name (looked\n"
+	       "up in the local hub cache only; nothing is downloaded).\n\n"
 	       "gguffs options:\n"
-	       "    -o profile=NAME        llamacpp (default), ollama, ollama-legacy\n"
+	       "    -o profile=NAME        conversion profile (below)\n"
 	       "    -o cache_size=BYTES    chunk cache budget, K/M/G suffixes (default 64M)\n"
 	       "    -o chunk_size=BYTES    chunk size, 1M..256M (default 4M)\n"
-	       "    -o base=PATH           base model for LoRA adapters\n"
+	       "    -o base=MODEL          base model for LoRA adapters (or a GGUF file)\n"
 	       "    -o keep_source_cache   keep source pages read in the page cache\n"
 	       "                           (default: drop them once served)\n"
 	       "    -h, --help             this help\n"
 	       "    -V, --version          versions\n\n"
-	       "Unmount with: fusermount3 -u MOUNTPOINT\n\n", prog);
+	       "profiles:\n"
+	       "    llamacpp               what upstream llama.cpp loads and runs (default)\n"
+	       "    ollama                 byte for byte what Ollama's converter writes\n"
+	       "    ollama-legacy          GLM-4.7-Flash in Ollama's first dialect\n\n"
+	       "architectures (config.json architectures[0] -> GGUF):\n", prog);
+	for (size_t i = 0; gg_archs[i]; i++)
+		printf("    %-34s %s%s\n", gg_archs[i]->hf_arch, gg_archs[i]->gguf_arch,
+		       gg_archs[i]->no_upstream ? " (no upstream llama.cpp runtime)" : "");
+	printf("    PEFT or MLX LoRA adapter           adapter.gguf (needs -o base=)\n\n"
+	       "The mount is read-only (-o rw is refused). Unmount with\n"
+	       "fusermount3 -u MOUNTPOINT, or SIGTERM/SIGINT (exit status 0).\n"
+	       "Once in the background, messages go to syslog (ident gguffs).\n"
+	       "See gguffs(1).\n\n");
 }
 
 static int cli_proc(void *data, const char *arg, int key,
@@ -314,6 +336,9 @@ static int cli_proc(void *data, const char *arg, int key,
 		return 0;
 	case KEY_VERSION:
 		c->version = 1;
+		return 0;
+	case KEY_RW:
+		c->rw = 1;
 		return 0;
 	case KEY_MAX_READ:
 		c->max_read = (unsigned)strtoul(arg + strlen("max_read="), NULL, 0);
@@ -372,6 +397,33 @@ static int model_options(struct cli *c, struct gg_options *o, gg_err *e)
 	return gg_options_parse(c->model_opts, o, NULL, e);
 }
 
+/* "-oro,subtype=gguffs,fsname=SOURCE": df and mount(8) show the source as
+ * given (made absolute), as sshfs and squashfuse do, so that an fstab
+ * line's source matches the mount. Commas and backslashes are escaped for
+ * libfuse's option parser. */
+static char *base_options(const char *spec)
+{
+	char *src = hub_expand_user(spec);
+	struct stat st;
+	char cwd[PATH_MAX];
+	if (src[0] != '/' && stat(src, &st) == 0 && getcwd(cwd, sizeof cwd)) {
+		char *abs = gg_path_join(cwd, src);
+		free(src);
+		src = abs;
+	}
+	static const char head[] = "-oro,subtype=gguffs,fsname=";
+	char *opt = gg_malloc(sizeof head + 2 * strlen(src)), *w = opt;
+	w += sprintf(w, "%s", head);
+	for (const char *r = src; *r; r++) {
+		if (*r == ',' || *r == '\\')
+			*w++ = '\\';
+		*w++ = *r;
+	}
+	*w = 0;
+	free(src);
+	return opt;
+}
+
 /* Open the model and build the tree (before any mount). */
 static int open_vfs(struct cli *c, struct vfs **out, gg_err *e)
 {
@@ -427,8 +479,12 @@ static int run(struct fuse_args *args, struct fuse_cmdline_opts *fo,
 		goto out_unmount;
 	if (fuse_daemonize(fo->foreground) != 0)
 		goto out_signals;
+	if (!fo->foreground)
+		log_to_syslog(); /* stderr is /dev/null from here on */
 	rc = fo->singlethread ? fuse_loop(f) : fuse_loop_mt(f, fo->clone_fd);
-	rc = rc ? 1 : 0;
+	/* The loop returns the signal that ended it: SIGTERM, SIGINT and
+	 * SIGHUP are requests to unmount, which it did. */
+	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_unmount:
@@ -457,6 +513,7 @@ int main(int argc, char **argv)
 	struct fuse_cmdline_opts fo = {0};
 	struct ctx c = {0};
 	gg_err e = {{0}};
+	char *base_opts = NULL;
 	int rc = 1;
 
 	if (fuse_opt_parse(&args, &cli, cli_opts, cli_proc) != 0)
@@ -476,16 +533,27 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	/* First, so that a user's own fsname= or subtype= wins. */
-	fuse_opt_insert_arg(&args, 1, "-oro,fsname=gguffs,subtype=gguffs");
-	if (fuse_parse_cmdline(&args, &fo) != 0)
+	if (cli.rw) {
+		fprintf(stderr, "gguffs: the mount is read-only: -o rw is refused "
+			"(drop it, or say ro)\n");
 		goto out;
-	if (!cli.hfdir || !fo.mountpoint || cli.nonopts > 2) {
-		fprintf(stderr, "gguffs: usage: %s [options] HFDIR MOUNTPOINT "
+	}
+	if (!cli.hfdir) {
+		fprintf(stderr, "gguffs: usage: %s [options] MODEL MOUNTPOINT "
 			"(--help for more)\n", argv[0]);
 		goto out;
 	}
-	if (open_vfs(&cli, &c.vfs, &e) != 0) {
+	/* First, so that a user's own fsname= or subtype= wins. */
+	base_opts = base_options(cli.hfdir);
+	fuse_opt_insert_arg(&args, 1, base_opts);
+	if (fuse_parse_cmdline(&args, &fo) != 0)
+		goto out;
+	if (!fo.mountpoint || cli.nonopts > 2) {
+		fprintf(stderr, "gguffs: usage: %s [options] MODEL MOUNTPOINT "
+			"(--help for more)\n", argv[0]);
+		goto out;
+	}
+	if (mountcheck(fo.mountpoint, &e) != 0 || open_vfs(&cli, &c.vfs, &e) != 0) {
 		fprintf(stderr, "gguffs: %s\n", e.msg);
 		goto out;
 	}
@@ -502,6 +570,7 @@ out:
 	free(cli.base);
 	free(cli.model_opts);
 	free(cli.base_dir);
+	free(base_opts);
 	fuse_opt_free_args(&args);
 	return rc;
 }

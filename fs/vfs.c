@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -24,6 +25,7 @@
 
 #include "cache.h"
 #include "engine.h"
+#include "log.h"
 #include "pool.h"
 #include "readahead.h"
 #include "srcdrop.h"
@@ -54,6 +56,11 @@ struct vfs_file {
 	uint8_t *hashed;
 };
 
+struct vfs_error {
+	struct timespec when;
+	char msg[256];
+};
+
 struct vfs {
 	struct gg_model *m;
 	struct chunk_cache *cache;
@@ -78,6 +85,8 @@ struct vfs {
 	pthread_mutex_t log_mu;    /* things already logged (log_once) */
 	const void **logged;
 	size_t nlogged, caplogged;
+	struct vfs_error errs[VFS_LAST_ERRORS]; /* ring of the last ones */
+	uint64_t nerrs;            /* ever logged; errs[(nerrs - 1) % N] newest */
 
 	atomic_uint_fast64_t bytes_copied, reads, read_errors;
 	atomic_uint_fast64_t prefetch_chunks, prefetch_source_bytes;
@@ -102,16 +111,12 @@ static size_t min_sz(uint64_t a, uint64_t b)
 
 /* ---- logging ---- */
 
-/* Print "gguffs: msg" once per key (a source file, or a tensor). */
-static void log_once(struct vfs *v, const void *key, const char *msg)
+/* True the first time key is seen (a source file, a tensor, a file). */
+static bool first_time(struct vfs *v, const void *key)
 {
-	pthread_mutex_lock(&v->log_mu);
-	for (size_t i = 0; i < v->nlogged; i++) {
-		if (v->logged[i] == key) {
-			pthread_mutex_unlock(&v->log_mu);
-			return;
-		}
-	}
+	for (size_t i = 0; i < v->nlogged; i++)
+		if (v->logged[i] == key)
+			return false;
 	if (v->nlogged == v->caplogged) {
 		size_t n = v->caplogged ? v->caplogged * 2 : 16;
 		const void **p = realloc(v->logged, n * sizeof *p);
@@ -122,8 +127,23 @@ static void log_once(struct vfs *v, const void *key, const char *msg)
 	}
 	if (v->nlogged < v->caplogged)
 		v->logged[v->nlogged++] = key;
+	return true;
+}
+
+/* Log msg once per key (log.h: stderr, or syslog once daemonised) and keep
+ * it among the last errors that stats.json shows. */
+static void log_once(struct vfs *v, const void *key, const char *msg)
+{
+	pthread_mutex_lock(&v->log_mu);
+	bool first = first_time(v, key);
+	if (first) {
+		struct vfs_error *r = &v->errs[v->nerrs++ % VFS_LAST_ERRORS];
+		clock_gettime(CLOCK_REALTIME, &r->when);
+		snprintf(r->msg, sizeof r->msg, "%s", msg);
+	}
 	pthread_mutex_unlock(&v->log_mu);
-	fprintf(stderr, "gguffs: %s (reads that need it fail with EIO)\n", msg);
+	if (first)
+		log_msg(LOG_ERR, "%s (reads that need it fail with EIO)", msg);
 }
 
 static const struct st_set *file_set(const struct vfs *v,
@@ -648,6 +668,27 @@ static const char *metadata(struct vfs *v, size_t *len)
 
 /* ---- stats.json ---- */
 
+/* "errors_logged" and "last_errors": [{"time", "message"}], oldest first. */
+static void json_errors(struct vfs *v, cJSON *o)
+{
+	pthread_mutex_lock(&v->log_mu);
+	cJSON_AddItemToObject(o, "errors_logged", json_u64(v->nerrs));
+	cJSON *a = cJSON_AddArrayToObject(o, "last_errors");
+	uint64_t first = v->nerrs > VFS_LAST_ERRORS ? v->nerrs - VFS_LAST_ERRORS : 0;
+	for (uint64_t i = first; i < v->nerrs; i++) {
+		const struct vfs_error *r = &v->errs[i % VFS_LAST_ERRORS];
+		struct tm tm;
+		char when[40];
+		gmtime_r(&r->when.tv_sec, &tm);
+		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "time", when);
+		cJSON_AddStringToObject(x, "message", r->msg);
+		cJSON_AddItemToArray(a, x);
+	}
+	pthread_mutex_unlock(&v->log_mu);
+}
+
 char *vfs_stats_json(struct vfs *v)
 {
 	struct chunk_cache_stats cs;
@@ -687,22 +728,10 @@ char *vfs_stats_json(struct vfs *v)
 	cJSON_AddItemToObject(e, "src_bytes", json_u64(es.src_bytes));
 	cJSON_AddItemToObject(e, "copy_bytes", json_u64(es.copy_bytes));
 	cJSON_AddStringToObject(e, "convert_kernel", gg_convert_kernel());
+	json_errors(v, o);
 	char *s = cJSON_Print(o);
 	cJSON_Delete(o);
-	char *out = malloc(VFS_STATS_SIZE + 1);
-	if (!out) {
-		free(s);
-		return NULL;
-	}
-	size_t n = s ? strlen(s) : 0;
-	if (n > VFS_STATS_SIZE - 1) /* cannot happen with these few fields */
-		n = 0;
-	memcpy(out, s, n);
-	memset(out + n, ' ', VFS_STATS_SIZE - 1 - n);
-	out[VFS_STATS_SIZE - 1] = '\n';
-	out[VFS_STATS_SIZE] = 0;
-	free(s);
-	return out;
+	return s;
 }
 
 /* ---- tree ---- */
@@ -907,6 +936,15 @@ enum vfs_kind vfs_node_kind(const struct vfs_node *n)
 	return n->kind;
 }
 
+/* stats.json's size now: the length of a snapshot taken now. */
+static uint64_t stats_size(struct vfs *v)
+{
+	char *s = vfs_stats_json(v);
+	uint64_t n = s ? strlen(s) : 0;
+	free(s);
+	return n;
+}
+
 static uint64_t node_size(struct vfs *v, const struct vfs_node *n)
 {
 	size_t len;
@@ -918,7 +956,7 @@ static uint64_t node_size(struct vfs *v, const struct vfs_node *n)
 	case VFS_METADATA:
 		return metadata(v, &len) ? len : 0;
 	case VFS_STATS:
-		return VFS_STATS_SIZE;
+		return stats_size(v);
 	case VFS_DIR:
 		break;
 	}
@@ -944,6 +982,16 @@ void vfs_getattr(struct vfs *v, const struct vfs_node *n, struct stat *st)
 	st->st_blocks = (st->st_size + 511) / 512;
 }
 
+void vfs_getattr_open(struct vfs *v, const struct vfs_handle *h,
+		      struct stat *st)
+{
+	vfs_getattr(v, h->node, st);
+	if (h->data) { /* a snapshot: its own length */
+		st->st_size = (off_t)h->len;
+		st->st_blocks = (st->st_size + 511) / 512;
+	}
+}
+
 int vfs_readdir(struct vfs *v, const struct vfs_node *n, vfs_fill_fn fill,
 		void *arg)
 {
@@ -962,7 +1010,7 @@ void vfs_totals(const struct vfs *v, uint64_t *bytes, uint64_t *nodes)
 {
 	uint64_t b = 0;
 	for (size_t i = 0; i < v->m->nfiles; i++)
-		b += 2 * v->m->files[i].size; /* the file and its tensors/ */
+		b += v->m->files[i].size; /* tensors/ are views of the same bytes */
 	*bytes = b;
 	*nodes = v->nnodes;
 }
@@ -983,7 +1031,7 @@ int vfs_open(struct vfs *v, const struct vfs_node *n, struct vfs_handle **h)
 			free(x);
 			return -ENOMEM;
 		}
-		x->len = VFS_STATS_SIZE;
+		x->len = strlen(x->data);
 	}
 	*h = x;
 	return 0;

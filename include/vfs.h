@@ -19,7 +19,7 @@
  * the tensor's first byte. Source pages consumed are dropped from the page
  * cache unless keep_source_cache (srcdrop.h). A source file that changed or
  * vanished makes reads needing it fail with -EIO; this is logged once per
- * file on stderr.
+ * file (log.h: stderr, or syslog once daemonised) and kept in stats.json.
  *
  * Every function is thread-safe once vfs_new has returned.
  */
@@ -45,9 +45,8 @@
 #define VFS_MIN_CHUNK_SIZE (1ull << 20)
 #define VFS_MAX_CHUNK_SIZE (256ull << 20)
 
-/* stats.json is padded with spaces to this fixed size, so its size is
- * constant (the kernel may cache it) while its content is live. */
-#define VFS_STATS_SIZE 4096
+/* stats.json keeps this many of the last errors logged. */
+#define VFS_LAST_ERRORS 16
 
 struct vfs_options {
 	uint64_t cache_size; /* bytes; 0: VFS_DEFAULT_CACHE_SIZE */
@@ -93,6 +92,11 @@ enum vfs_kind vfs_node_kind(const struct vfs_node *n);
 /* Attributes: exact size, read-only mode, the mount's uid/gid. */
 void vfs_getattr(struct vfs *v, const struct vfs_node *n, struct stat *st);
 
+/* Attributes of an open node: vfs_getattr's, but the size of a snapshot
+ * (stats.json) is the snapshot's taken at open. */
+void vfs_getattr_open(struct vfs *v, const struct vfs_handle *h,
+		      struct stat *st);
+
 /* Call fill(name, attr, arg) for every entry of directory n (without "."
  * and ".."), stopping early when fill returns nonzero. -ENOTDIR if n is
  * not a directory. */
@@ -123,11 +127,15 @@ ssize_t vfs_getxattr(struct vfs *v, const struct vfs_node *n, const char *name,
 ssize_t vfs_listxattr(struct vfs *v, const struct vfs_node *n, char *buf,
 		      size_t size);
 
-/* The stats.json text (NUL-terminated, exactly VFS_STATS_SIZE bytes before
- * the NUL), malloc'd. */
+/* The stats.json text now (NUL-terminated), malloc'd; NULL on allocation
+ * failure. Its size is its true length: each open takes a snapshot, read
+ * through direct_io, and stat reports the length of a snapshot taken then.
+ * Besides the counters it holds "errors_logged" and "last_errors" (the
+ * VFS_LAST_ERRORS newest, [{"time": ISO 8601 UTC, "message"}]). */
 char *vfs_stats_json(struct vfs *v);
 
-/* Totals for statfs: bytes of all files and number of nodes. */
+/* Totals for statfs: bytes of the output .gguf files, each counted once
+ * (tensors/ files are views of the same bytes), and the number of nodes. */
 void vfs_totals(const struct vfs *v, uint64_t *bytes, uint64_t *nodes);
 
 #endif

@@ -15,10 +15,10 @@ echo "== build"
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build >/dev/null
 
-echo "== demo model ($WORK/hf)"
+HF=$WORK/models/llama-bf16-3shard-rope3
+echo "== demo model ($HF)"
 mkdir -p "$WORK"
 node tests/fixtures/make-fixtures.mjs "$WORK/models" --only llama-bf16-3shard-rope3 --quiet
-HF=$WORK/models/llama-bf16-3shard-rope3
 ls -l "$HF"
 
 MNT=$WORK/mnt
@@ -44,7 +44,7 @@ echo "== llama.cpp on the mount"
 node tools/demo-generate.mjs "$MNT/model.gguf" "Once upon a time" 12
 
 echo "== stats.json"
-sed -e "s/[[:space:]]*$//" "$MNT/stats.json"; echo
+cat "$MNT/stats.json"; echo
 
 echo "== unmount"
 fusermount3 -u "$MNT"

@@ -408,9 +408,8 @@ for (const fx of ALL_FIXTURES) {
             }
           }
 
-          // stats.json: live, valid JSON, fixed size.
+          // stats.json: live, valid JSON (its exact size: daemon.test.mjs).
           const stats = await readStats(m.mnt);
-          assert.equal(fs.statSync(path.join(m.mnt, 'stats.json')).size, 4096);
           assert.ok(stats.bytes_copied + stats.bytes_materialised > 0);
           assert.equal(stats.read_errors, 0);
         });
