@@ -36,7 +36,11 @@ trap 'rm -rf "$LOGDIR"' EXIT
 
 PASSED=0
 FAILED=0
+SKIPPED=0
 finish() {
+  # Skipped tests (the root-only system tests, say) do not count as passed;
+  # say so on the line before the summary.
+  [ "$SKIPPED" -eq 0 ] || echo "$SKIPPED skipped: $(grep -E '# SKIP' "$LOGDIR/node.log" | sed -E 's/.*# SKIP *//' | sort -u | paste -sd ';' -)"
   echo "$PASSED passed, $FAILED failed"
   [ "$FAILED" -eq 0 ] && [ "${1:-0}" -eq 0 ]
   exit $?
@@ -90,6 +94,8 @@ if [ $ASAN = 0 ]; then
   n_pass=$(grep -E '^# pass [0-9]+' "$LOGDIR/node.log" | tail -n 1 | grep -oE '[0-9]+' || true)
   n_fail=$(grep -E '^# fail [0-9]+' "$LOGDIR/node.log" | tail -n 1 | grep -oE '[0-9]+' || true)
   n_canc=$(grep -E '^# cancelled [0-9]+' "$LOGDIR/node.log" | tail -n 1 | grep -oE '[0-9]+' || true)
+  n_skip=$(grep -E '^# skipped [0-9]+' "$LOGDIR/node.log" | tail -n 1 | grep -oE '[0-9]+' || true)
+  SKIPPED=${n_skip:-0}
   n_pass=${n_pass:-0}; n_fail=$(( ${n_fail:-0} + ${n_canc:-0} ))
   if [ "$nrc" -ne 0 ] && [ "$n_fail" -eq 0 ]; then n_fail=1; fi
   PASSED=$((PASSED + n_pass)); FAILED=$((FAILED + n_fail))

@@ -38,8 +38,11 @@ node_major() {
   node -e 'process.stdout.write(process.versions.node.split(".")[0])' 2>/dev/null || echo 0
 }
 
+# debhelper, dpkg-dev and fakeroot build the .deb (debian/); man-db renders
+# the man pages; the package test also uses util-linux's mount and unshare.
 PKGS=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3 libcjson-dev
-      libxxhash-dev libcmocka-dev libssl-dev)
+      libxxhash-dev libcmocka-dev libssl-dev debhelper dpkg-dev fakeroot man-db
+      groff-base)
 if [ "$(node_major)" -ge "$NODE_MIN" ] && command -v npm >/dev/null 2>&1; then
   step "node $(node --version) and npm $(npm --version 2>/dev/null) already present"
 else

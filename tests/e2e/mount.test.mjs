@@ -585,7 +585,7 @@ describe('command line', () => {
   test('--help and --version', () => {
     const h = spawnSync(GGUFFS, ['--help'], { encoding: 'utf8' });
     assert.equal(h.status, 0);
-    assert.match(h.stdout, /HFDIR MOUNTPOINT/);
+    assert.match(h.stdout, /MODEL MOUNTPOINT/);
     assert.match(h.stdout + h.stderr, /cache_size/);
     const v = spawnSync(GGUFFS, ['--version'], { encoding: 'utf8' });
     assert.equal(v.status, 0);
