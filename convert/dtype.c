@@ -41,6 +41,7 @@ size_t gg_type_size(enum gg_type t)
 	case GG_TYPE_F32: return 4;
 	case GG_TYPE_F16: return 2;
 	case GG_TYPE_BF16: return 2;
+	case GG_TYPE_U8: return 1;
 	default: return 0;
 	}
 }
@@ -51,6 +52,7 @@ const char *gg_type_name(enum gg_type t)
 	case GG_TYPE_F32: return "F32";
 	case GG_TYPE_F16: return "F16";
 	case GG_TYPE_BF16: return "BF16";
+	case GG_TYPE_U8: return "U8";
 	default: return NULL;
 	}
 }
@@ -63,6 +65,8 @@ int gg_type_from_safetensors(const char *s)
 		return GG_TYPE_F16;
 	if (strcmp(s, "BF16") == 0)
 		return GG_TYPE_BF16;
+	if (strcmp(s, "U8") == 0)
+		return GG_TYPE_U8;
 	return -1;
 }
 

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static _Atomic uint64_t stat_src_bytes, stat_copy_bytes;
+static _Atomic uint64_t stat_src_bytes, stat_copy_bytes, stat_convert_elems, stat_repack_bytes;
 static gg_src_trace_fn trace_fn;
 static void *trace_arg;
 
@@ -25,6 +25,8 @@ void gg_engine_stats_get(struct gg_engine_stats *out)
 {
 	out->src_bytes = atomic_load_explicit(&stat_src_bytes, memory_order_relaxed);
 	out->copy_bytes = atomic_load_explicit(&stat_copy_bytes, memory_order_relaxed);
+	out->convert_elems = atomic_load_explicit(&stat_convert_elems, memory_order_relaxed);
+	out->repack_bytes = atomic_load_explicit(&stat_repack_bytes, memory_order_relaxed);
 }
 
 void gg_engine_set_trace(gg_src_trace_fn fn, void *arg)
@@ -92,6 +94,7 @@ static void apply_op(enum gg_op op, float *x, size_t n)
 static void emit(const struct gg_tensor *t, enum gg_type stype,
 		 const uint8_t *src, uint64_t n, uint8_t *out)
 {
+	atomic_fetch_add_explicit(&stat_convert_elems, n, memory_order_relaxed);
 	if (t->op == GG_OP_NONE) {
 		gg_convert(stype, src, t->type, out, n);
 		return;
@@ -109,11 +112,16 @@ static void emit(const struct gg_tensor *t, enum gg_type stype,
 	}
 }
 
-static void trace(const struct gg_src *s, uint64_t elem, uint64_t n, size_t ssz)
+static void trace_st(const struct st_tensor *st, uint64_t elem, uint64_t n, size_t ssz)
 {
 	gg_src_trace_fn fn = trace_fn;
-	if (fn && s->st)
-		fn(s->st, s->st->offset + elem * ssz, n * ssz, trace_arg);
+	if (fn && st)
+		fn(st, st->offset + elem * ssz, n * ssz, trace_arg);
+}
+
+static void trace(const struct gg_src *s, uint64_t elem, uint64_t n, size_t ssz)
+{
+	trace_st(s->st, elem, n, ssz);
 }
 
 /* Gather n elements spaced `stride` apart (a transposed run) and emit. */
@@ -235,6 +243,73 @@ static void fill_view(const struct gg_tensor *t, const struct gg_src *s,
 	}
 }
 
+/* ---- MXFP4 block repack (GG_OP_MXFP4_REPACK) --------------------------- */
+
+#define MXFP4_CODE_BYTES 16
+#define MXFP4_BLOCK_BYTES 17
+
+/* HF packs element 2k in the low and 2k+1 in the high nibble of byte k;
+ * GGML wants elements j and j + 16 in byte j. Nibble moves only. */
+static void mxfp4_block(const uint8_t *codes, uint8_t scale, uint8_t *out)
+{
+	out[0] = scale;
+	for (int j = 0; j < 8; j++) {
+		uint8_t a = codes[j], b = codes[j + 8];
+		out[1 + 2 * j] = (uint8_t)((a & 0x0F) | (b << 4));
+		out[2 + 2 * j] = (uint8_t)((a >> 4) | (b & 0xF0));
+	}
+}
+
+static const uint8_t *st_base(const struct gg_outfile *f, const struct st_tensor *st)
+{
+	return f->st->files[st->file].map + st->offset;
+}
+
+/* Blocks [b0, b0+n) of the view over one source pair into out. */
+static void repack_view(const struct gg_outfile *f, const struct gg_tensor *t,
+			const struct gg_src *s, uint64_t b0, uint64_t n, uint8_t *out)
+{
+	const struct gg_view *v = &t->view;
+	const uint8_t *codes = st_base(f, s->st), *scales = st_base(f, s->scales);
+	int last = v->ndim - 1;
+	uint64_t idx[GG_VIEW_MAX_DIMS], rem = b0;
+	for (int d = last; d >= 0; d--) {
+		idx[d] = rem % v->dim[d];
+		rem /= v->dim[d];
+	}
+	while (n > 0) {
+		int64_t b = (int64_t)v->base, step = v->stride[last];
+		for (int d = 0; d <= last; d++)
+			b += (int64_t)idx[d] * v->stride[d];
+		uint64_t run = v->dim[last] - idx[last] < n ? v->dim[last] - idx[last] : n;
+		for (uint64_t i = 0; i < run; i++, b += step, out += MXFP4_BLOCK_BYTES) {
+			mxfp4_block(codes + b * MXFP4_CODE_BYTES, scales[b], out);
+			if (step != 1 || i == 0) {
+				uint64_t k = step == 1 ? run : 1;
+				trace_st(s->st, (uint64_t)b, k, MXFP4_CODE_BYTES);
+				trace_st(s->scales, (uint64_t)b, k, 1);
+			}
+		}
+		atomic_fetch_add_explicit(&stat_repack_bytes, run * MXFP4_BLOCK_BYTES,
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&stat_src_bytes, run * (MXFP4_CODE_BYTES + 1),
+					  memory_order_relaxed);
+		index_advance(v, idx, last, run);
+		n -= run;
+	}
+}
+
+/* Output units of t: elements, or 32-value blocks for a repack. */
+static uint64_t tensor_units(const struct gg_tensor *t)
+{
+	return t->op == GG_OP_MXFP4_REPACK ? t->nelem / 32 : t->nelem;
+}
+
+static size_t unit_bytes(const struct gg_tensor *t)
+{
+	return t->op == GG_OP_MXFP4_REPACK ? MXFP4_BLOCK_BYTES : gg_type_size(t->type);
+}
+
 static const uint8_t *src_base(const struct gg_outfile *f, const struct gg_src *s)
 {
 	if (s->mem)
@@ -253,15 +328,18 @@ static void fill_elements(void *arg)
 {
 	struct fill_job *j = arg;
 	const struct gg_tensor *t = j->t;
-	uint64_t per_src = t->nelem / t->nsrc;
+	uint64_t per_src = tensor_units(t) / t->nsrc;
 	uint64_t e = j->e0, n = j->n;
 	uint8_t *out = j->out;
-	size_t osz = gg_type_size(t->type);
+	size_t osz = unit_bytes(t);
 	while (n > 0) {
 		const struct gg_src *s = &t->srcs[e / per_src];
 		uint64_t inner = e % per_src;
 		uint64_t k = per_src - inner < n ? per_src - inner : n;
-		fill_view(t, s, src_base(j->f, s), inner, k, out);
+		if (t->op == GG_OP_MXFP4_REPACK)
+			repack_view(j->f, t, s, inner, k, out);
+		else
+			fill_view(t, s, src_base(j->f, s), inner, k, out);
 		out += k * osz;
 		e += k;
 		n -= k;
@@ -273,16 +351,19 @@ static void fill_elements(void *arg)
 static int check_sources(const struct gg_outfile *f, const struct gg_tensor *t,
 			 uint64_t e0, uint64_t n, gg_err *e)
 {
-	uint64_t per_src = t->nelem / t->nsrc;
+	uint64_t per_src = tensor_units(t) / t->nsrc;
 	size_t first = (size_t)(e0 / per_src), end = (size_t)((e0 + n - 1) / per_src);
 	uint32_t last_file = UINT32_MAX;
 	for (size_t i = first; i <= end; i++) {
-		const struct st_tensor *st = t->srcs[i].st;
-		if (!st || st->file == last_file)
-			continue;
-		last_file = st->file;
-		if (st_file_check(&f->st->files[st->file], e))
-			return -EIO;
+		const struct st_tensor *pair[2] = { t->srcs[i].st, t->srcs[i].scales };
+		for (int k = 0; k < 2; k++) {
+			const struct st_tensor *st = pair[k];
+			if (!st || st->file == last_file)
+				continue;
+			last_file = st->file;
+			if (st_file_check(&f->st->files[st->file], e))
+				return -EIO;
+		}
 	}
 	return 0;
 }
@@ -341,8 +422,8 @@ int gg_tensor_read(const struct gg_outfile *f, const struct gg_tensor *t,
 	}
 	if (t->is_copy)
 		return copy_bytes(f, t, off, len, buf, e);
-	size_t es = gg_type_size(t->type);
-	uint8_t one[8];
+	size_t es = unit_bytes(t);
+	uint8_t one[MXFP4_BLOCK_BYTES];
 	/* A partial first element: compute it whole, copy the wanted bytes. */
 	if (len > 0 && off % es) {
 		size_t skip = off % es, k = es - skip < len ? es - skip : len;

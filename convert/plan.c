@@ -1,6 +1,9 @@
 /* plan.c - building and finishing output file descriptions (plan.h). */
 #include "plan.h"
 
+#include "gguf_reader.h"
+#include "quant.h"
+
 #include <limits.h>
 #include <xxhash.h>
 #include <stdlib.h>
@@ -113,7 +116,13 @@ static void tensor_set_shape(struct gg_tensor *t, const uint64_t *shape, int ndi
 		t->ne[d] = shape[ndim - 1 - d];
 		t->nelem *= shape[d];
 	}
-	t->nbytes = t->nelem * gg_type_size(t->type);
+	if (gg_type_size(t->type) || ndim == 0 || t->ne[0] == 0) {
+		t->nbytes = t->nelem * gg_type_size(t->type);
+		return;
+	}
+	/* A block type: whole blocks per row (0 when they do not divide the
+	 * row, which tensor_validate refuses). */
+	t->nbytes = gg_row_size(t->type, t->ne[0]) * (t->nelem / t->ne[0]);
 }
 
 static size_t name_slot(const struct gg_outfile *f, const char *name)
@@ -207,6 +216,27 @@ int gg_tensor_set_stack(struct gg_tensor *t, const struct st_tensor *const *st,
 		t->srcs[i] = (struct gg_src){ .st = st[i], .type = st[i]->dtype,
 					      .nelem = st[i]->nelem };
 	gg_view_init(&t->view, st[0]->shape, st[0]->ndim);
+	return 0;
+}
+
+int gg_tensor_set_mxfp4(struct gg_tensor *t, const struct st_tensor *blocks,
+			const struct st_tensor *scales, gg_err *e)
+{
+	int n = blocks->ndim;
+	if (blocks->dtype != GG_TYPE_U8 || scales->dtype != GG_TYPE_U8 || n < 2 ||
+	    blocks->shape[n - 1] != 16 || scales->ndim != n - 1 ||
+	    memcmp(blocks->shape, scales->shape, (size_t)(n - 1) * sizeof blocks->shape[0]))
+		return gg_fail(e, "%s: '%s' and '%s' are not MXFP4 blocks [..., G, 16] and scales [..., G] (U8)",
+			       t->name, blocks->name, scales->name);
+	if (t->type != GG_TYPE_MXFP4)
+		return gg_fail(e, "%s: MXFP4 blocks need an MXFP4 output tensor", t->name);
+	free(t->srcs);
+	t->srcs = gg_calloc(1, sizeof *t->srcs);
+	t->nsrc = 1;
+	t->srcs[0] = (struct gg_src){ .st = blocks, .scales = scales, .type = GG_TYPE_U8,
+				      .nelem = scales->nelem };
+	t->op = GG_OP_MXFP4_REPACK;
+	gg_view_init(&t->view, scales->shape, scales->ndim);
 	return 0;
 }
 
@@ -318,13 +348,20 @@ static void view_coalesce(struct gg_view *v)
 static int tensor_validate(const struct gg_outfile *f, struct gg_tensor *t,
 			   gg_err *e)
 {
-	if (gg_type_size(t->type) == 0)
+	bool repack = t->op == GG_OP_MXFP4_REPACK;
+	/* An element type with a GGUF id, or MXFP4 from a repack: never U8. */
+	if (repack ? t->type != GG_TYPE_MXFP4 || t->nbytes == 0 :
+		     gg_type_size(t->type) == 0 || !gguf_ggml_type_name((uint32_t)t->type))
 		return gg_fail(e, "%s: tensor %s: unsupported output type %d",
 			       f->name, t->name, (int)t->type);
 	if (t->nsrc == 0)
 		return gg_fail(e, "%s: tensor %s has no source", f->name, t->name);
+	for (size_t s = 0; s < t->nsrc; s++)
+		if (repack != (t->srcs[s].scales != NULL) || (repack && !t->srcs[s].st))
+			return gg_fail(e, "%s: tensor %s: MXFP4 repack needs block and scale sources",
+				       f->name, t->name);
 	uint64_t per_src = gg_view_nelem(&t->view);
-	if (per_src * t->nsrc != t->nelem)
+	if (per_src * t->nsrc * (repack ? 32 : 1) != t->nelem)
 		return gg_fail(e, "%s: tensor %s: %llu source elements for a shape of %llu",
 			       f->name, t->name,
 			       (unsigned long long)(per_src * t->nsrc),
@@ -344,7 +381,7 @@ static int tensor_validate(const struct gg_outfile *f, struct gg_tensor *t,
 static void tensor_mark_copy(struct gg_tensor *t)
 {
 	const struct gg_src *s = &t->srcs[0];
-	t->is_copy = t->nsrc == 1 && s->st && s->type == t->type &&
+	t->is_copy = t->nsrc == 1 && s->st && s->type == t->type && !s->scales &&
 		     t->op == GG_OP_NONE && gg_view_is_contiguous(&t->view);
 	if (t->is_copy) {
 		t->copy_file = s->st->file;

@@ -48,8 +48,10 @@ static enum mode tensor_mode(const struct gg_srcdrop *d,
 		return M_NONE;
 	if (t->is_copy)
 		return M_COPY;
+	/* sources read in units other than their elements (a repack's block
+	 * and scale pairs) are not tracked */
 	for (size_t s = 0; s < t->nsrc; s++)
-		if (!t->srcs[s].st)
+		if (!t->srcs[s].st || t->srcs[s].scales)
 			return M_NONE;
 	if (gg_view_is_contiguous(&t->view) && t->nbytes % t->nelem == 0)
 		return M_ELEMS;

@@ -25,6 +25,7 @@
 
 #include "cache.h"
 #include "engine.h"
+#include "gguf_reader.h"
 #include "log.h"
 #include "pool.h"
 #include "readahead.h"
@@ -562,6 +563,7 @@ static const char *op_name(enum gg_op op)
 	case GG_OP_NONE: return "none";
 	case GG_OP_TANH: return "tanh";
 	case GG_OP_ONE_MINUS_TANH: return "one_minus_tanh";
+	case GG_OP_MXFP4_REPACK: return "mxfp4_repack";
 	}
 	return "unknown";
 }
@@ -579,6 +581,8 @@ static cJSON *json_sources(const struct st_set *set, const struct gg_tensor *t)
 				cJSON_AddStringToObject(o, "file",
 							set->files[s->st->file].name);
 			cJSON_AddStringToObject(o, "dtype", gg_type_name(s->st->dtype));
+			if (s->scales)
+				cJSON_AddStringToObject(o, "scales", s->scales->name);
 		} else {
 			cJSON_AddBoolToObject(o, "synthetic", 1);
 			cJSON_AddStringToObject(o, "dtype", gg_type_name(s->type));
@@ -593,7 +597,7 @@ static cJSON *json_tensor(const struct st_set *set, const struct gg_outfile *f,
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "name", t->name);
-	const char *tn = gg_type_name(t->type);
+	const char *tn = gg_type_name(t->type) ? gg_type_name(t->type) : gguf_ggml_type_name(t->type);
 	cJSON_AddStringToObject(o, "type", tn ? tn : "?");
 	cJSON *d = cJSON_AddArrayToObject(o, "dims");
 	for (uint32_t i = 0; i < t->n_dims; i++)
@@ -1160,7 +1164,7 @@ static int xattr_value(struct vfs *v, const struct vfs_node *n,
 {
 	const struct gg_tensor *t = &v->m->files[n->file].tensors[n->tensor];
 	if (strcmp(name, "user.gguf.type") == 0) {
-		const char *tn = gg_type_name(t->type);
+		const char *tn = gg_type_name(t->type) ? gg_type_name(t->type) : gguf_ggml_type_name(t->type);
 		snprintf(val, cap, "%s", tn ? tn : "?");
 	} else if (strcmp(name, "user.gguf.shape") == 0) {
 		size_t k = 0;

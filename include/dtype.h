@@ -30,13 +30,22 @@ enum gg_type {
 	GG_TYPE_Q5_K = 13,
 	GG_TYPE_Q6_K = 14,
 	GG_TYPE_BF16 = 30,
+	/* MXFP4 (GGML's block_mxfp4: one E8M0 scale byte, then 16 bytes with
+	 * elements j and j + 16 in byte j). Only produced by repacking MXFP4
+	 * sources (plan.h GG_OP_MXFP4_REPACK), never by conversion. */
+	GG_TYPE_MXFP4 = 39,
+	/* Source-only: a safetensors U8 tensor (packed 4-bit codes, E8M0
+	 * scales). Not a GGML type id; never written to a GGUF file. */
+	GG_TYPE_U8 = 256,
 };
 
-/* Bytes per element of F32/F16/BF16; 0 for a block type or an unknown id. */
+/* Bytes per element of F32/F16/BF16 (and 1 for the source-only U8); 0 for
+ * a block type or an unknown id. */
 size_t gg_type_size(enum gg_type t);
-/* "F32", "F16", "BF16", or NULL for any other type id. */
+/* "F32", "F16", "BF16", "U8", or NULL for any other type id. */
 const char *gg_type_name(enum gg_type t);
-/* Parse a safetensors dtype string ("F32", "F16", "BF16"); -1 if unsupported. */
+/* Parse a safetensors dtype string ("F32", "F16", "BF16", "U8"); -1 if
+ * unsupported. */
 int gg_type_from_safetensors(const char *s);
 
 /* Scalar reference conversions. */

@@ -24,6 +24,12 @@
 struct gg_engine_stats {
 	uint64_t src_bytes;  /* source bytes read for computed tensors */
 	uint64_t copy_bytes; /* bytes served by plain copy from sources */
+	/* Elements that went through a dtype conversion or an element op
+	 * (the only float arithmetic the engine does). */
+	uint64_t convert_elems;
+	/* Output bytes made by byte repacks (GG_OP_MXFP4_REPACK): no
+	 * arithmetic, only nibble moves. */
+	uint64_t repack_bytes;
 };
 
 /* Fill buf with bytes [off, off+len) of f. Reads past the end of the file

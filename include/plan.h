@@ -33,6 +33,15 @@ enum gg_op {
 	GG_OP_NONE = 0,
 	GG_OP_TANH,           /* tanhf(x) */
 	GG_OP_ONE_MINUS_TANH, /* 1 - tanhf(x) */
+	/* A 4-bit block byte repack, no arithmetic: output GG_TYPE_MXFP4 from
+	 * MXFP4 sources as HF checkpoints store them (gpt-oss, compressed-
+	 * tensors). Each element of the view is one 32-value block: srcs[s].st
+	 * holds its 16 code bytes (U8; element 2j in the low nibble of byte j,
+	 * 2j+1 in the high nibble), srcs[s].scales its E8M0 byte, both indexed
+	 * by the same block number; srcs[s].nelem counts blocks. The output
+	 * block is that scale byte, then 16 bytes with elements j and j + 16
+	 * in byte j (low, high nibble). Set up with gg_tensor_set_mxfp4. */
+	GG_OP_MXFP4_REPACK,
 };
 
 struct gg_view {
@@ -67,6 +76,8 @@ struct gg_src {
 	const void *mem;            /* synthetic data owned by the plan */
 	enum gg_type type;          /* element type of the source */
 	uint64_t nelem;
+	/* GG_OP_MXFP4_REPACK only: the E8M0 scale bytes, one per block. */
+	const struct st_tensor *scales;
 };
 
 struct gg_tensor {
@@ -129,6 +140,13 @@ struct gg_tensor *gg_outfile_add_f32(struct gg_outfile *f, const char *name,
  * and dtype); the view is the contiguous view of one member. */
 int gg_tensor_set_stack(struct gg_tensor *t, const struct st_tensor *const *st,
 			size_t n, gg_err *e);
+/* Set t's source to the MXFP4 pair (blocks [..., G, 16] U8, scales
+ * [..., G] U8 of the same leading shape) with GG_OP_MXFP4_REPACK and the
+ * contiguous view over the blocks, shape blocks.shape[:-1]; a converter
+ * may then split/slice/swap that view (in block units) like any other
+ * (gg_outfile_finish checks it yields t's values). t must be MXFP4. */
+int gg_tensor_set_mxfp4(struct gg_tensor *t, const struct st_tensor *blocks,
+			const struct st_tensor *scales, gg_err *e);
 /* Find a tensor by output name; NULL if absent. */
 struct gg_tensor *gg_outfile_find(struct gg_outfile *f, const char *name);
 /* Remove a tensor by output name (no-op if absent). */

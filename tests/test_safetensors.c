@@ -446,8 +446,8 @@ static void test_bad_entries(void **state)
 	header_fails("{'s':{'dtype':'F8_E4M3','shape':[4],"
 		     "'data_offsets':[0,4]}}", 4,
 		     "tensor 's': unsupported dtype 'F8_E4M3'");
-	header_fails("{'u':{'dtype':'U8','shape':[4],'data_offsets':[0,4]}}",
-		     4, "tensor 'u': unsupported dtype 'U8'");
+	header_fails("{'u':{'dtype':'I32','shape':[4],'data_offsets':[0,16]}}",
+		     16, "tensor 'u': unsupported dtype 'I32'");
 	header_fails("{'w':{'dtype':'f32','shape':[1],'data_offsets':[0,4]}}",
 		     4, "tensor 'w': unsupported dtype 'f32'");
 	header_fails("{'a':{'dtype':'F32','shape':[1],'data_offsets':[0,4]},"
