@@ -29,6 +29,7 @@
 #include "log.h"
 #include "model.h"
 #include "mountcheck.h"
+#include "reload.h"
 #include "vfs.h"
 
 /* FUSE readahead wanted on the mount (KiB): the kernel default of 128 KiB
@@ -118,7 +119,9 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	conn->congestion_threshold = 48;
 	/* init runs in the serving process (after fuse_daemonize forks). */
 	if (vfs_start_threads(c->vfs) != 0)
-		fprintf(stderr, "gguffs: no worker threads: reads run unprefetched\n");
+		log_msg(LOG_WARNING, "no worker threads: reads run unprefetched");
+	if (reload_start(c->vfs, fuse_get_context()->fuse) != 0)
+		log_msg(LOG_WARNING, "no SIGUSR1 thread: SIGUSR1 does nothing");
 	pthread_t t;
 	if (pthread_create(&t, NULL, readahead_main, c) == 0)
 		pthread_detach(t);
@@ -128,6 +131,7 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 static void op_destroy(void *private_data)
 {
 	struct ctx *c = private_data;
+	reload_stop();
 	vfs_free(c->vfs);
 	c->vfs = NULL;
 }
@@ -315,6 +319,7 @@ static void usage(const char *prog)
 	printf("    PEFT or MLX LoRA adapter           adapter.gguf (needs -o base=)\n\n"
 	       "The mount is read-only (-o rw is refused). Unmount with\n"
 	       "fusermount3 -u MOUNTPOINT, or SIGTERM/SIGINT (exit status 0).\n"
+	       "SIGUSR1 re-validates the sources after they changed.\n"
 	       "Once in the background, messages go to syslog (ident gguffs).\n"
 	       "See gguffs(1).\n\n");
 }
@@ -509,6 +514,7 @@ int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	tune_malloc();
+	reload_block_signal(); /* before any thread: SIGUSR1 is for reload.c */
 	struct cli cli = {0};
 	struct fuse_cmdline_opts fo = {0};
 	struct ctx c = {0};

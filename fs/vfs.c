@@ -27,6 +27,7 @@
 #include "engine.h"
 #include "gguf_reader.h"
 #include "log.h"
+#include "modeldiff.h"
 #include "pool.h"
 #include "readahead.h"
 #include "srcdrop.h"
@@ -63,6 +64,15 @@ struct vfs_error {
 };
 
 struct vfs {
+	/* vfs_reload swaps m, and what is built from it (drop, vf hashes,
+	 * meta, logged keys), under the write lock; every entry point holds
+	 * the read lock while it uses them. Writers are preferred, so a
+	 * reload is not starved by a busy mount. */
+	pthread_rwlock_t model_lock;
+	pthread_mutex_t reload_mu; /* one reload at a time */
+	uint64_t gen;              /* bumped by each reload: part of chunk keys */
+	atomic_uint_fast64_t reloads;
+	bool keep_source_cache;
 	struct gg_model *m;
 	struct chunk_cache *cache;
 	struct gg_srcdrop *drop;   /* NULL with keep_source_cache */
@@ -181,9 +191,12 @@ static void report_engine_error(struct vfs *v, const struct gg_outfile *f,
 
 /* ---- reading tensors ---- */
 
-static uint64_t chunk_key(uint32_t file, uint32_t tensor, uint64_t chunk)
+/* The generation makes chunks of a model replaced by vfs_reload miss
+ * (and age out of the LRU) instead of serving old bytes. */
+static uint64_t chunk_key(uint64_t gen, uint32_t file, uint32_t tensor,
+			  uint64_t chunk)
 {
-	uint64_t k[3] = {file, tensor, chunk};
+	uint64_t k[4] = {gen, file, tensor, chunk};
 	return XXH3_64bits(k, sizeof k);
 }
 
@@ -284,7 +297,7 @@ static int get_chunk(struct vfs *v, uint32_t fi, uint32_t ti, uint64_t c,
 	const struct gg_tensor *t = &f->tensors[ti];
 	const uint64_t cs = v->chunk_size;
 	struct load_arg la = {v, f, t, c * cs, min_sz(cs, t->nbytes - c * cs)};
-	int rc = chunk_cache_get_sized(v->cache, chunk_key(fi, ti, c), la.len,
+	int rc = chunk_cache_get_sized(v->cache, chunk_key(v->gen, fi, ti, c), la.len,
 				       load_chunk, &la, out);
 	if (rc)
 		return rc;
@@ -334,11 +347,13 @@ static void prefetch_chunk(void *arg)
 {
 	struct chunk_job *j = arg;
 	struct chunk *ch;
+	pthread_rwlock_rdlock(&j->v->model_lock);
 	if (get_chunk(j->v, j->fi, j->ti, j->c, &ch) == 0) {
 		chunk_cache_put(j->v->cache, ch);
 		atomic_fetch_add_explicit(&j->v->prefetch_chunks, 1,
 					  memory_order_relaxed);
 	}
+	pthread_rwlock_unlock(&j->v->model_lock);
 	free(j);
 }
 
@@ -693,7 +708,8 @@ static void json_errors(struct vfs *v, cJSON *o)
 	pthread_mutex_unlock(&v->log_mu);
 }
 
-char *vfs_stats_json(struct vfs *v)
+/* stats.json's text (read lock held). */
+static char *stats_json(struct vfs *v)
 {
 	struct chunk_cache_stats cs;
 	struct gg_engine_stats es;
@@ -732,9 +748,18 @@ char *vfs_stats_json(struct vfs *v)
 	cJSON_AddItemToObject(e, "src_bytes", json_u64(es.src_bytes));
 	cJSON_AddItemToObject(e, "copy_bytes", json_u64(es.copy_bytes));
 	cJSON_AddStringToObject(e, "convert_kernel", gg_convert_kernel());
+	cJSON_AddItemToObject(o, "reloads", json_u64(atomic_load(&v->reloads)));
 	json_errors(v, o);
 	char *s = cJSON_Print(o);
 	cJSON_Delete(o);
+	return s;
+}
+
+char *vfs_stats_json(struct vfs *v)
+{
+	pthread_rwlock_rdlock(&v->model_lock);
+	char *s = stats_json(v);
+	pthread_rwlock_unlock(&v->model_lock);
 	return s;
 }
 
@@ -888,7 +913,14 @@ int vfs_new(struct gg_model *m, const struct vfs_options *o, struct vfs **out,
 	pthread_mutex_init(&v->meta_mu, NULL);
 	pthread_mutex_init(&v->xattr_mu, NULL);
 	pthread_mutex_init(&v->log_mu, NULL);
-	if (!(o && o->keep_source_cache) && m->st)
+	pthread_mutex_init(&v->reload_mu, NULL);
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&v->model_lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	v->keep_source_cache = o && o->keep_source_cache;
+	if (!v->keep_source_cache && m->st)
 		v->drop = gg_srcdrop_new(m->st, m->files, m->nfiles);
 	build_tree(v);
 	build_files(v);
@@ -920,6 +952,8 @@ void vfs_free(struct vfs *v)
 	pthread_mutex_destroy(&v->meta_mu);
 	pthread_mutex_destroy(&v->xattr_mu);
 	pthread_mutex_destroy(&v->log_mu);
+	pthread_mutex_destroy(&v->reload_mu);
+	pthread_rwlock_destroy(&v->model_lock);
 	free(v);
 }
 
@@ -943,7 +977,7 @@ enum vfs_kind vfs_node_kind(const struct vfs_node *n)
 /* stats.json's size now: the length of a snapshot taken now. */
 static uint64_t stats_size(struct vfs *v)
 {
-	char *s = vfs_stats_json(v);
+	char *s = stats_json(v);
 	uint64_t n = s ? strlen(s) : 0;
 	free(s);
 	return n;
@@ -967,7 +1001,8 @@ static uint64_t node_size(struct vfs *v, const struct vfs_node *n)
 	return 0;
 }
 
-void vfs_getattr(struct vfs *v, const struct vfs_node *n, struct stat *st)
+/* vfs_getattr with the read lock held. */
+static void getattr(struct vfs *v, const struct vfs_node *n, struct stat *st)
 {
 	memset(st, 0, sizeof *st);
 	st->st_ino = n->ino;
@@ -986,6 +1021,13 @@ void vfs_getattr(struct vfs *v, const struct vfs_node *n, struct stat *st)
 	st->st_blocks = (st->st_size + 511) / 512;
 }
 
+void vfs_getattr(struct vfs *v, const struct vfs_node *n, struct stat *st)
+{
+	pthread_rwlock_rdlock(&v->model_lock);
+	getattr(v, n, st);
+	pthread_rwlock_unlock(&v->model_lock);
+}
+
 void vfs_getattr_open(struct vfs *v, const struct vfs_handle *h,
 		      struct stat *st)
 {
@@ -1002,19 +1044,23 @@ int vfs_readdir(struct vfs *v, const struct vfs_node *n, vfs_fill_fn fill,
 	if (n->kind != VFS_DIR)
 		return -ENOTDIR;
 	struct stat st;
+	pthread_rwlock_rdlock(&v->model_lock);
 	for (size_t i = 0; i < n->nkids; i++) {
-		vfs_getattr(v, n->kids[i], &st);
+		getattr(v, n->kids[i], &st);
 		if (fill(n->kids[i]->name, &st, arg))
 			break;
 	}
+	pthread_rwlock_unlock(&v->model_lock);
 	return 0;
 }
 
-void vfs_totals(const struct vfs *v, uint64_t *bytes, uint64_t *nodes)
+void vfs_totals(struct vfs *v, uint64_t *bytes, uint64_t *nodes)
 {
 	uint64_t b = 0;
+	pthread_rwlock_rdlock(&v->model_lock);
 	for (size_t i = 0; i < v->m->nfiles; i++)
 		b += v->m->files[i].size; /* tensors/ are views of the same bytes */
+	pthread_rwlock_unlock(&v->model_lock);
 	*bytes = b;
 	*nodes = v->nnodes;
 }
@@ -1081,6 +1127,7 @@ ssize_t vfs_read(struct vfs *v, struct vfs_handle *h, void *buf, size_t size,
 	ssize_t r;
 	size_t len;
 	atomic_fetch_add_explicit(&v->reads, 1, memory_order_relaxed);
+	pthread_rwlock_rdlock(&v->model_lock);
 	switch (n->kind) {
 	case VFS_GGUF:
 		r = read_gguf(v, n->file, buf, size, off);
@@ -1101,6 +1148,7 @@ ssize_t vfs_read(struct vfs *v, struct vfs_handle *h, void *buf, size_t size,
 	default:
 		r = -EISDIR;
 	}
+	pthread_rwlock_unlock(&v->model_lock);
 	if (r < 0)
 		atomic_fetch_add_explicit(&v->read_errors, 1, memory_order_relaxed);
 	return r;
@@ -1192,7 +1240,9 @@ ssize_t vfs_getxattr(struct vfs *v, const struct vfs_node *n, const char *name,
 	if (n->kind != VFS_TENSOR)
 		return -ENODATA;
 	char val[128];
+	pthread_rwlock_rdlock(&v->model_lock);
 	int rc = xattr_value(v, n, name, val, sizeof val);
+	pthread_rwlock_unlock(&v->model_lock);
 	if (rc)
 		return rc;
 	size_t len = strlen(val);
@@ -1217,4 +1267,108 @@ ssize_t vfs_listxattr(struct vfs *v, const struct vfs_node *n, char *buf,
 		return -ERANGE;
 	memcpy(buf, xattr_names, len);
 	return (ssize_t)len;
+}
+
+/* ---- reload (SIGUSR1) ---- */
+
+/* Drop the kernel's caches of what may read differently now: each
+ * affected tensor's file, the output files holding one, metadata.json. */
+static void invalidate_affected(struct vfs *v, const struct gg_modeldiff *d,
+				vfs_inval_fn inval, void *arg)
+{
+	bool *hit = gg_calloc(d->nfiles ? d->nfiles : 1, 1);
+	for (size_t i = 0; i < v->nnodes; i++) {
+		const struct vfs_node *n = &v->nodes[i];
+		if (n->kind == VFS_TENSOR && n->file < d->nfiles &&
+		    d->affected[n->file][n->tensor]) {
+			hit[n->file] = true;
+			inval(n->path, arg);
+		}
+	}
+	for (size_t i = 0; i < v->nnodes; i++) {
+		const struct vfs_node *n = &v->nodes[i];
+		if (n->kind == VFS_GGUF && n->file < d->nfiles && hit[n->file])
+			inval(n->path, arg);
+	}
+	inval("/metadata.json", arg);
+	free(hit);
+}
+
+/* Put nm in place of the model (and everything built from it); returns
+ * the old model, which no reader uses any more. */
+static struct gg_model *swap_model(struct vfs *v, struct gg_model *nm)
+{
+	pthread_rwlock_wrlock(&v->model_lock);
+	struct gg_model *old = v->m;
+	v->m = nm;
+	v->gen++;
+	gg_srcdrop_free(v->drop);
+	v->drop = !v->keep_source_cache && nm->st
+		? gg_srcdrop_new(nm->st, nm->files, nm->nfiles) : NULL;
+	for (size_t i = 0; i < nm->nfiles; i++) {
+		size_t n = nm->files[i].ntensors ? nm->files[i].ntensors : 1;
+		memset(v->vf[i].xxh3, 0, n * sizeof *v->vf[i].xxh3);
+		memset(v->vf[i].hashed, 0, n);
+	}
+	free(v->meta);
+	v->meta = NULL;
+	v->meta_len = 0;
+	pthread_mutex_lock(&v->log_mu);
+	v->nlogged = 0; /* the keys point into the old model */
+	pthread_mutex_unlock(&v->log_mu);
+	pthread_rwlock_unlock(&v->model_lock);
+	return old;
+}
+
+/* Replies to reads that ran before the swap may reach the kernel just
+ * after a first invalidation; a second one, this much later, drops them. */
+#define RELOAD_REINVALIDATE_US 100000
+
+static int reload(struct vfs *v, vfs_inval_fn inval, void *arg, gg_err *e)
+{
+	/* Only reload() replaces v->m, under reload_mu: reading it is safe. */
+	const struct gg_model *cur = v->m;
+	struct gg_options opt = cur->opt;
+	struct gg_model *nm;
+	gg_err oe;
+	if (gg_model_open(cur->dir, &opt, &nm, &oe))
+		return gg_fail(e, "%s cannot be opened again (%s): the changed "
+			       "sources keep failing with EIO", cur->dir, oe.msg);
+	struct gg_modeldiff d;
+	gg_modeldiff(cur, nm, &d);
+	int rc;
+	if (!d.same_layout) {
+		rc = gg_fail(e, "%s: %zu of %zu source files changed and the "
+			     "layout changed (%s): still serving the mounted model, "
+			     "whose changed sources fail with EIO; remount to see "
+			     "the new one", cur->dir, d.changed_sources, d.nsources,
+			     d.why);
+		gg_model_close(nm);
+	} else if (d.changed_sources == 0 && d.naffected == 0) {
+		rc = 0;
+		gg_fail(e, "%s: no source changed", cur->dir);
+		gg_model_close(nm);
+	} else {
+		rc = 1;
+		gg_fail(e, "%s: %zu of %zu source files changed, %zu tensors may "
+			"read differently, the layout is the same: serving the "
+			"sources again", nm->dir, d.changed_sources, d.nsources,
+			d.naffected);
+		struct gg_model *old = swap_model(v, nm);
+		invalidate_affected(v, &d, inval, arg);
+		usleep(RELOAD_REINVALIDATE_US);
+		invalidate_affected(v, &d, inval, arg);
+		gg_model_close(old);
+		atomic_fetch_add(&v->reloads, 1);
+	}
+	gg_modeldiff_free(&d);
+	return rc;
+}
+
+int vfs_reload(struct vfs *v, vfs_inval_fn inval, void *arg, gg_err *e)
+{
+	pthread_mutex_lock(&v->reload_mu);
+	int rc = reload(v, inval, arg, e);
+	pthread_mutex_unlock(&v->reload_mu);
+	return rc;
 }

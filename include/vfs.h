@@ -84,6 +84,7 @@ void vfs_free(struct vfs *v);
  * or -1 when no thread could be started (reads still work). */
 int vfs_start_threads(struct vfs *v);
 
+/* The model served now; vfs_reload may replace it (and free this one). */
 const struct gg_model *vfs_model(const struct vfs *v);
 
 /* Node of an absolute path ("/", "/tensors/x"); NULL if there is none. */
@@ -136,6 +137,22 @@ char *vfs_stats_json(struct vfs *v);
 
 /* Totals for statfs: bytes of the output .gguf files, each counted once
  * (tensors/ files are views of the same bytes), and the number of nodes. */
-void vfs_totals(const struct vfs *v, uint64_t *bytes, uint64_t *nodes);
+void vfs_totals(struct vfs *v, uint64_t *bytes, uint64_t *nodes);
+
+/* ---- SIGUSR1 (reload.h) ---- */
+
+typedef void (*vfs_inval_fn)(const char *path, void *arg);
+
+/* Open the model's directory again (same options) and compare
+ * (modeldiff.h). Same layout and something changed: serve the new model
+ * from now on (chunks of the old one never hit again), then call
+ * inval(path) for every node the kernel may hold stale pages or
+ * attributes of (twice, 0.1 s apart: see vfs.c), and return 1. Nothing
+ * changed: 0. The directory cannot be opened, or its layout changed: the
+ * old model stays (its changed sources keep failing with EIO), -1. In
+ * every case e holds the one-line report to log. Safe while reads run (it
+ * waits for those in flight to finish before swapping); one reload at a
+ * time. */
+int vfs_reload(struct vfs *v, vfs_inval_fn inval, void *arg, gg_err *e);
 
 #endif

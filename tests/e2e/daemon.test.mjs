@@ -11,6 +11,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import crypto from 'node:crypto';
 import path from 'node:path';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { FIXTURES, CONVERT, GGUFFS, makeTmp, removeTmp, sha256File } from './harness.mjs';
@@ -21,6 +22,7 @@ let TMP;
 const live = new Set();
 
 const sleep = ms => new Promise(r => setTimeout(r, ms));
+const sha256 = buf => crypto.createHash('sha256').update(buf).digest('hex');
 
 function isMounted(mnt) {
   const real = fs.existsSync(mnt) ? fs.realpathSync(mnt) : mnt;
@@ -309,5 +311,154 @@ describe('syslog once daemonised', () => {
       await sleep(50);
       assert.match(m.stderr, /^gguffs: .*model\.safetensors.*EIO/m);
     } finally { await stop(m); }
+  });
+});
+
+// ------------------------------------------------------------ SIGUSR1 ----
+
+describe('SIGUSR1: re-validate the sources', () => {
+  const copyOf = fx => {
+    const d = fs.mkdtempSync(path.join(TMP, 'usr1-'));
+    for (const f of fs.readdirSync(path.join(FIXTURES, fx))) fs.copyFileSync(path.join(FIXTURES, fx, f), path.join(d, f));
+    return d;
+  };
+  const fresh = dir => {
+    const out = path.join(TMP, `fresh-${path.basename(dir)}-${Date.now()}.gguf`);
+    execFileSync(CONVERT, [dir, out], { stdio: 'pipe' });
+    return out;
+  };
+  const meta = m => JSON.parse(fs.readFileSync(path.join(m.mnt, 'metadata.json'), 'utf8'));
+  const tensorPath = (m, name) => path.join(m.mnt, 'tensors', name.replace(/%/g, '%25').replace(/\//g, '%2F'));
+  // Send SIGUSR1 and wait for the daemon's report of it.
+  async function usr1(m) {
+    const before = (m.stderr.match(/SIGUSR1: /g) || []).length;
+    m.child.kill('SIGUSR1');
+    for (const t0 = Date.now(); (m.stderr.match(/SIGUSR1: /g) || []).length === before; await sleep(20)) {
+      if (m.exited) throw new Error(`gguffs exited on SIGUSR1: ${JSON.stringify(m.exited)} ${m.stderr}`);
+      if (Date.now() - t0 > 20000) throw new Error(`no SIGUSR1 report: ${m.stderr}`);
+    }
+    return m.stderr.trim().split('\n').filter(l => l.includes('SIGUSR1: ')).pop();
+  }
+
+  test('touch a shard: EIO, then after SIGUSR1 the bytes of a fresh convert', async () => {
+    const src = copyOf('llama-bf16-3shard-rope3');
+    const m = await mount(src);
+    try {
+      assert.equal(sha256File(path.join(m.mnt, 'model.gguf')), sha256File(fresh(src)));
+      const shard = 'model-00002-of-00003.safetensors';
+      const victim = meta(m).tensors.find(t => t.copy && t.sources[0].file === shard && t.size >= 4096);
+      assert.ok(victim, 'a byte-copy tensor of shard 2');
+      const now = new Date(Date.now() + 5000);
+      fs.utimesSync(path.join(src, shard), now, now); // touch
+      assert.throws(() => fs.readFileSync(tensorPath(m, victim.name)), e => e.code === 'EIO');
+      const line = await usr1(m);
+      assert.match(line, /1 of 3 source files changed, \d+ tensors may read differently, the layout is the same: serving the sources again/);
+      const want = fs.readFileSync(fresh(src));
+      assert.deepEqual(fs.readFileSync(tensorPath(m, victim.name)), want.subarray(victim.offset, victim.offset + victim.size));
+      assert.equal(sha256File(path.join(m.mnt, 'model.gguf')), sha256(want), 'model.gguf equals a fresh convert');
+      const st = JSON.parse(fs.readFileSync(path.join(m.mnt, 'stats.json'), 'utf8'));
+      assert.equal(st.reloads, 1);
+      // Nothing changed since: a second SIGUSR1 says so and keeps serving.
+      assert.match(await usr1(m), /no source changed/);
+      assert.equal(sha256File(path.join(m.mnt, 'model.gguf')), sha256(want));
+    } finally { assert.deepEqual(await stop(m), { code: 0, sig: null }); }
+  });
+
+  test('new bytes in a shard, same layout: the chunk cache and the kernel\'s cached pages are dropped', async () => {
+    const src = copyOf('llama-f32-tied'); // every matrix is converted: chunk cache
+    const m = await mount(src);
+    try {
+      const before = fs.readFileSync(path.join(m.mnt, 'model.gguf')); // now cached twice
+      const info = meta(m);
+      const victim = info.tensors.find(t => !t.copy && t.sources.length === 1 && !t.sources[0].synthetic && t.size >= 65536);
+      assert.ok(victim, 'a converted tensor');
+      const viaTensors = fs.readFileSync(tensorPath(m, victim.name));
+      // Flip the sign of every float of its source, in place (same size).
+      const file = path.join(src, victim.sources[0].file);
+      const fd = fs.openSync(file, 'r+');
+      try {
+        const h = Buffer.alloc(8);
+        fs.readSync(fd, h, 0, 8, 0);
+        const hlen = Number(h.readBigUInt64LE(0));
+        const hdr = Buffer.alloc(hlen);
+        fs.readSync(fd, hdr, 0, hlen, 8);
+        const ent = JSON.parse(hdr.toString())[victim.sources[0].tensor];
+        assert.equal(ent.dtype, 'F32');
+        const [a, b] = ent.data_offsets;
+        const data = Buffer.alloc(b - a);
+        fs.readSync(fd, data, 0, b - a, 8 + hlen + a);
+        for (let i = 3; i < data.length; i += 4) data[i] ^= 0x80;
+        fs.writeSync(fd, data, 0, data.length, 8 + hlen + a);
+      } finally { fs.closeSync(fd); }
+      const want = fs.readFileSync(fresh(src));
+      assert.notEqual(sha256(want), sha256(before), 'the change shows in a fresh convert');
+      assert.match(await usr1(m), /serving the sources again/);
+      const got = fs.readFileSync(path.join(m.mnt, 'model.gguf'));
+      assert.equal(sha256(got), sha256(want), 'model.gguf (page cache and chunk cache dropped) equals a fresh convert');
+      const t = fs.readFileSync(tensorPath(m, victim.name));
+      assert.ok(!t.equals(viaTensors), 'tensors/ file changed');
+      assert.ok(t.equals(want.subarray(victim.offset, victim.offset + victim.size)));
+    } finally { assert.deepEqual(await stop(m), { code: 0, sig: null }); }
+  });
+
+  test('reloads while readers run: every read is right or EIO, never other bytes', async () => {
+    const src = copyOf('llama-bf16-3shard-rope3');
+    const ref = fs.readFileSync(fresh(src)); // touching changes no byte
+    const m = await mount(src, ['-o', 'cache_size=2M,chunk_size=1M']);
+    try {
+      const tensors = meta(m).tensors;
+      const stopAt = Date.now() + 3000;
+      const reader = async seed => {
+        let x = seed, ok = 0, eio = 0;
+        while (Date.now() < stopAt) {
+          x = (x * 1103515245 + 12345) >>> 0;
+          const t = tensors[x % tensors.length];
+          try {
+            const got = await fs.promises.readFile(tensorPath(m, t.name));
+            assert.ok(got.equals(ref.subarray(t.offset, t.offset + t.size)), `${t.name}: wrong bytes`);
+            ok++;
+          } catch (e) {
+            if (e.code !== 'EIO') throw e;
+            eio++;
+          }
+        }
+        return { ok, eio };
+      };
+      const shards = fs.readdirSync(src).filter(f => f.endsWith('.safetensors'));
+      const reloader = (async () => {
+        let n = 0;
+        while (Date.now() < stopAt) {
+          const now = new Date(Date.now() + 1000 * ++n);
+          fs.utimesSync(path.join(src, shards[n % shards.length]), now, now);
+          await usr1(m);
+        }
+        return n;
+      })();
+      const res = await Promise.all([reader(1), reader(2), reader(3), reader(4), reloader]);
+      assert.ok(res[4] >= 2, `reloads done: ${res[4]}`);
+      assert.ok(res.slice(0, 4).reduce((s, r) => s + r.ok, 0) > 0, 'reads succeeded');
+      await usr1(m); // settle after the last touch
+      assert.equal(sha256File(path.join(m.mnt, 'model.gguf')), sha256(ref));
+    } finally { assert.deepEqual(await stop(m), { code: 0, sig: null }); }
+  });
+
+  test('a changed layout keeps failing and says why', async () => {
+    const src = copyOf('llama-bf16-3shard-rope3');
+    const m = await mount(src);
+    try {
+      const shard = 'model-00001-of-00003.safetensors';
+      const victim = meta(m).tensors.find(t => t.copy && t.sources[0].file === shard && t.size >= 4096);
+      const cfgPath = path.join(src, 'config.json');
+      const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
+      cfg.rms_norm_eps = 0.001;
+      fs.writeFileSync(cfgPath, JSON.stringify(cfg));
+      const now = new Date(Date.now() + 5000);
+      fs.utimesSync(path.join(src, shard), now, now);
+      const line = await usr1(m);
+      assert.match(line, /1 of 3 source files changed and the layout changed \(model\.gguf: the header .* differs from byte \d+\).*remount/);
+      assert.throws(() => fs.readFileSync(tensorPath(m, victim.name)), e => e.code === 'EIO', 'still EIO');
+      const st = JSON.parse(fs.readFileSync(path.join(m.mnt, 'stats.json'), 'utf8'));
+      assert.equal(st.reloads, 0);
+    } finally { assert.deepEqual(await stop(m), { code: 0, sig: null }); }
   });
 });
