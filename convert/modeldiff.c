@@ -30,22 +30,31 @@ static bool same_view(const struct gg_view *x, const struct gg_view *y)
 	return true;
 }
 
+/* The same safetensors tensor (or both none), read from the same file. */
+static bool same_st(const struct st_set *sa, const struct st_tensor *p,
+		    const struct st_set *sb, const struct st_tensor *q)
+{
+	if (!p || !q)
+		return p == q;
+	if (strcmp(p->name, q->name) != 0 || p->dtype != q->dtype ||
+	    p->offset != q->offset || p->nbytes != q->nbytes ||
+	    !sa || !sb || p->file >= sa->nfiles || q->file >= sb->nfiles)
+		return false;
+	return same_identity(&sa->files[p->file], &sb->files[q->file]);
+}
+
 static bool same_src(const struct st_set *sa, const struct gg_src *x,
 		     const struct st_set *sb, const struct gg_src *y)
 {
-	if (x->type != y->type || x->nelem != y->nelem || !x->st != !y->st)
+	if (x->type != y->type || x->nelem != y->nelem || !x->st != !y->st ||
+	    !same_st(sa, x->scales, sb, y->scales))
 		return false;
 	if (!x->st) {
 		size_t es = gg_type_size(x->type);
 		return es && x->mem && y->mem &&
 		       memcmp(x->mem, y->mem, es * x->nelem) == 0;
 	}
-	const struct st_tensor *p = x->st, *q = y->st;
-	if (strcmp(p->name, q->name) != 0 || p->dtype != q->dtype ||
-	    p->offset != q->offset || p->nbytes != q->nbytes ||
-	    !sa || !sb || p->file >= sa->nfiles || q->file >= sb->nfiles)
-		return false;
-	return same_identity(&sa->files[p->file], &sb->files[q->file]);
+	return same_st(sa, x->st, sb, y->st);
 }
 
 /* Will tensor y of b produce the bytes tensor x of a produced? */
