@@ -2,8 +2,9 @@
  *
  * One mutex guards everything; it is never held while a loader runs or
  * while a buffer is allocated or freed, so the critical sections are a few
- * pointer updates. Entries live in a chained hash table keyed by the
- * (already well-mixed) 64-bit key. Only entries that are loaded and
+ * pointer updates. Entries live in a chained hash table; the bucket of a
+ * key is taken from an XXH3 of it, so callers may use plain structured
+ * keys (file index and offset) and still get short chains. Only entries that are loaded and
  * unpinned sit on the LRU list, so eviction pops the list's tail in O(1)
  * and can never meet a pinned chunk. One condition variable serves both
  * kinds of waiters (a load finishing, room being released): both are rare,
@@ -23,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
+#include <xxhash.h>
 
 #include "cache.h"
 
@@ -60,9 +63,15 @@ struct chunk_cache {
 
 /* ---- hash table ---- */
 
+/* Bucket of key in a table of n (a power of two) buckets. */
+static size_t slot_of(uint64_t key, size_t n)
+{
+	return (size_t)XXH3_64bits(&key, sizeof key) & (n - 1);
+}
+
 static struct entry **bucket_of(struct chunk_cache *c, uint64_t key)
 {
-	return &c->buckets[key & (c->nbuckets - 1)];
+	return &c->buckets[slot_of(key, c->nbuckets)];
 }
 
 static struct entry *hash_find(struct chunk_cache *c, uint64_t key)
@@ -87,7 +96,7 @@ static void hash_maybe_grow(struct chunk_cache *c)
 		struct entry *e = c->buckets[i], *next;
 		for (; e; e = next) {
 			next = e->hnext;
-			struct entry **head = &b[e->ch.key & (n - 1)];
+			struct entry **head = &b[slot_of(e->ch.key, n)];
 			e->hnext = *head;
 			*head = e;
 		}
@@ -225,6 +234,19 @@ struct chunk_cache *chunk_cache_new(size_t budget_bytes, size_t chunk_size)
 	c->st.budget = budget_bytes;
 	c->st.chunk_size = chunk_size;
 	return c;
+}
+
+void chunk_cache_clear(struct chunk_cache *c)
+{
+	pthread_mutex_lock(&c->mu);
+	for (size_t i = 0; i < c->nbuckets; i++) {
+		entries_free(c->buckets[i]);
+		c->buckets[i] = NULL;
+	}
+	c->nentries = 0;
+	c->lru.next = c->lru.prev = &c->lru;
+	c->st.cur_bytes = 0;
+	pthread_mutex_unlock(&c->mu);
 }
 
 void chunk_cache_free(struct chunk_cache *c)

@@ -70,7 +70,6 @@ struct vfs {
 	 * reload is not starved by a busy mount. */
 	pthread_rwlock_t model_lock;
 	pthread_mutex_t reload_mu; /* one reload at a time */
-	uint64_t gen;              /* bumped by each reload: part of chunk keys */
 	atomic_uint_fast64_t reloads;
 	bool keep_source_cache;
 	struct gg_model *m;
@@ -191,13 +190,17 @@ static void report_engine_error(struct vfs *v, const struct gg_outfile *f,
 
 /* ---- reading tensors ---- */
 
-/* The generation makes chunks of a model replaced by vfs_reload miss
- * (and age out of the LRU) instead of serving old bytes. */
-static uint64_t chunk_key(uint64_t gen, uint32_t file, uint32_t tensor,
-			  uint64_t chunk)
+/* Chunk keys are injective (cache.h): the output file index above the
+ * chunk's first byte offset in that file. vfs_new refuses models whose
+ * files or offsets do not fit (VFS_KEY_FILES, VFS_KEY_OFFSET_BITS). A
+ * model replaced by vfs_reload empties the cache, so no key outlives the
+ * bytes it named. */
+#define VFS_KEY_OFFSET_BITS 48
+#define VFS_KEY_FILES (1u << (64 - VFS_KEY_OFFSET_BITS))
+
+static uint64_t chunk_key(uint32_t file, uint64_t offset)
 {
-	uint64_t k[4] = {gen, file, tensor, chunk};
-	return XXH3_64bits(k, sizeof k);
+	return (uint64_t)file << VFS_KEY_OFFSET_BITS | offset;
 }
 
 /* Bytes of a tensor straight from the engine, bypassing the cache: byte-
@@ -297,13 +300,13 @@ static int get_chunk(struct vfs *v, uint32_t fi, uint32_t ti, uint64_t c,
 	const struct gg_tensor *t = &f->tensors[ti];
 	const uint64_t cs = v->chunk_size;
 	struct load_arg la = {v, f, t, c * cs, min_sz(cs, t->nbytes - c * cs)};
-	int rc = chunk_cache_get_sized(v->cache, chunk_key(v->gen, fi, ti, c), la.len,
-				       load_chunk, &la, out);
+	int rc = chunk_cache_get_sized(v->cache, chunk_key(fi, t->offset + c * cs),
+				       la.len, load_chunk, &la, out);
 	if (rc)
 		return rc;
-	if ((*out)->len != la.len) { /* a 64-bit key collision: refuse */
+	if ((*out)->len != la.len) { /* a loader bug: never serve it */
 		chunk_cache_put(v->cache, *out);
-		log_once(v, t, "chunk key collision");
+		log_once(v, t, "chunk of unexpected length");
 		return -EIO;
 	}
 	return 0;
@@ -895,6 +898,15 @@ int vfs_new(struct gg_model *m, const struct vfs_options *o, struct vfs **out,
 		return gg_fail(e, "chunk_size=%" PRIu64 ": must be between 1M and 256M",
 			       cs);
 	}
+	for (size_t i = 0; i < m->nfiles; i++) {
+		if (i >= VFS_KEY_FILES || m->files[i].size >> VFS_KEY_OFFSET_BITS) {
+			gg_fail(e, "%s: too large to serve (at most %u files of "
+				"%u TiB)", m->files[i].name, VFS_KEY_FILES,
+				1u << (VFS_KEY_OFFSET_BITS - 40));
+			gg_model_close(m);
+			return -1;
+		}
+	}
 	struct vfs *v = gg_calloc(1, sizeof *v);
 	v->m = m;
 	v->chunk_size = cs;
@@ -1301,7 +1313,7 @@ static struct gg_model *swap_model(struct vfs *v, struct gg_model *nm)
 	pthread_rwlock_wrlock(&v->model_lock);
 	struct gg_model *old = v->m;
 	v->m = nm;
-	v->gen++;
+	chunk_cache_clear(v->cache); /* no reader is in: nothing pinned */
 	gg_srcdrop_free(v->drop);
 	v->drop = !v->keep_source_cache && nm->st
 		? gg_srcdrop_new(nm->st, nm->files, nm->nfiles) : NULL;

@@ -1,9 +1,12 @@
 /* cache.h - LRU cache of materialised chunks of computed tensors.
  *
  * Contract (squashfuse-style):
- * - A chunk is identified by a 64-bit key (callers hash (file, tensor,
- *   chunk index) with XXH3; the cache uses the key's low bits as the hash,
- *   so keys must be well mixed). Chunks are at most chunk_size bytes.
+ * - A chunk is identified by a 64-bit key that the caller must make
+ *   injective: two different chunks never share a key (gguffs packs the
+ *   output file index and the chunk's byte offset in that file; a hash
+ *   would let two chunks serve each other's bytes on a collision). Keys
+ *   need not be mixed: the cache hashes them into its buckets itself.
+ *   Chunks are at most chunk_size bytes.
  * - chunk_cache_get returns a pinned chunk: its bytes stay valid and
  *   unchanged until chunk_cache_put. Pinned chunks are never evicted.
  * - Concurrent gets of one key that is not yet cached are coalesced: one
@@ -58,6 +61,10 @@ struct chunk_cache_stats {
 struct chunk_cache *chunk_cache_new(size_t budget_bytes, size_t chunk_size);
 /* Free everything. No chunk may be pinned and no get may be running. */
 void chunk_cache_free(struct chunk_cache *c);
+/* Drop every chunk, keeping the counters: what the keys named has been
+ * replaced (a model reloaded), so no chunk may be served again. Same
+ * precondition as chunk_cache_free. */
+void chunk_cache_clear(struct chunk_cache *c);
 
 /* Get key, loading it with loader(key, ..., arg) on a miss. On success
  * *out is a pinned chunk and 0 is returned; else a negative errno (the

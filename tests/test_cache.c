@@ -464,6 +464,52 @@ static void test_bad_loader_length(void **state)
 	chunk_cache_free(c);
 }
 
+/* Keys built the way fs/vfs.c builds them (file index << 48 | byte offset)
+ * differ only in their high bits or by a few low ones; each must stay its
+ * own chunk, and every one must still be cached on a second pass. */
+static void test_structured_keys(void **state)
+{
+	(void)state;
+	enum { FILES = 4, PER_FILE = 512 };
+	struct loader_state ls = {0};
+	struct chunk_cache *c = chunk_cache_new(FILES * PER_FILE * CHUNK, CHUNK);
+	assert_non_null(c);
+	for (int pass = 0; pass < 2; pass++)
+		for (uint64_t f = 0; f < FILES; f++)
+			for (uint64_t i = 0; i < PER_FILE; i++)
+				assert_int_equal(touch(c, f << 48 | i * 32, &ls), 0);
+	struct chunk_cache_stats s;
+	chunk_cache_stats(c, &s);
+	assert_int_equal(s.misses, FILES * PER_FILE);
+	assert_int_equal(s.hits, FILES * PER_FILE);
+	assert_int_equal(s.entries, FILES * PER_FILE);
+	assert_int_equal(atomic_load(&ls.calls), FILES * PER_FILE);
+	chunk_cache_free(c);
+}
+
+/* After a clear nothing is served from before it: every get loads again. */
+static void test_clear(void **state)
+{
+	(void)state;
+	struct loader_state ls = {0};
+	struct chunk_cache *c = chunk_cache_new(64 * CHUNK, CHUNK);
+	for (uint64_t k = 1; k <= 8; k++)
+		assert_int_equal(touch(c, k, &ls), 0);
+	chunk_cache_clear(c);
+	struct chunk_cache_stats s;
+	chunk_cache_stats(c, &s);
+	assert_int_equal(s.entries, 0);
+	assert_int_equal(s.cur_bytes, 0);
+	assert_int_equal(s.misses, 8); /* counters kept */
+	for (uint64_t k = 1; k <= 8; k++)
+		assert_int_equal(touch(c, k, &ls), 0);
+	chunk_cache_stats(c, &s);
+	assert_int_equal(s.misses, 16);
+	assert_int_equal(s.hits, 0);
+	assert_int_equal(atomic_load(&ls.calls), 16);
+	chunk_cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -479,6 +525,8 @@ int main(void)
 		cmocka_unit_test(test_coalescing),
 		cmocka_unit_test(test_error_propagates_and_retries),
 		cmocka_unit_test(test_bad_loader_length),
+		cmocka_unit_test(test_structured_keys),
+		cmocka_unit_test(test_clear),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
