@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,17 +38,62 @@ void gg_engine_set_trace(gg_src_trace_fn fn, void *arg)
 
 /* ---- SIGBUS guard ------------------------------------------------------ */
 
-static _Thread_local sigjmp_buf *guard_env;
+/* The guard of the read running on this thread: where to jump and which
+ * mappings it owns. */
+struct guard {
+	sigjmp_buf env;
+	const struct st_set *set;
+};
+
+static _Thread_local struct guard *guard_cur;
 static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+static struct sigaction guard_prev; /* the handler before ours */
+
+/* A kernel-raised fault at an address inside a source mapping of the read
+ * running on this thread; anything else (another mapping, kill -BUS, a
+ * fault outside an engine read) belongs to someone else. */
+static bool guard_owns(const struct guard *g, const siginfo_t *si)
+{
+	if (!g || !g->set || si->si_code <= 0)
+		return false;
+	const uint8_t *a = si->si_addr;
+	for (size_t i = 0; i < g->set->nfiles; i++) {
+		const struct st_file *f = &g->set->files[i];
+		if (f->map && a >= f->map && a < f->map + f->size)
+			return true;
+	}
+	return false;
+}
+
+/* Hand a fault we do not own to the previous disposition. */
+static void guard_chain(int sig, siginfo_t *si, void *uctx)
+{
+	if (guard_prev.sa_flags & SA_SIGINFO) {
+		if (guard_prev.sa_sigaction)
+			guard_prev.sa_sigaction(sig, si, uctx);
+		return;
+	}
+	if (guard_prev.sa_handler == SIG_IGN && si->si_code <= 0)
+		return; /* an ignored kill -BUS stays ignored */
+	if (guard_prev.sa_handler == SIG_DFL || guard_prev.sa_handler == SIG_IGN) {
+		/* The default action (a fault cannot be ignored): die of it. */
+		struct sigaction dfl;
+		memset(&dfl, 0, sizeof dfl);
+		dfl.sa_handler = SIG_DFL;
+		sigemptyset(&dfl.sa_mask);
+		sigaction(sig, &dfl, NULL);
+		raise(sig);
+		return;
+	}
+	guard_prev.sa_handler(sig);
+}
 
 static void on_sigbus(int sig, siginfo_t *si, void *uctx)
 {
-	(void)si;
-	(void)uctx;
-	if (guard_env)
-		siglongjmp(*guard_env, 1);
-	/* Not ours: fall back to the default action, which re-faults. */
-	signal(sig, SIG_DFL);
+	struct guard *g = guard_cur;
+	if (guard_owns(g, si))
+		siglongjmp(g->env, 1);
+	guard_chain(sig, si, uctx);
 }
 
 static void guard_install(void)
@@ -57,23 +103,24 @@ static void guard_install(void)
 	sa.sa_sigaction = on_sigbus;
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGBUS, &sa, &guard_prev);
 }
 
 typedef void (*guarded_fn)(void *arg);
 
-static int run_guarded(guarded_fn fn, void *arg)
+/* fn(arg), with a bus error on a mapping of set turned into -EIO. */
+static int run_guarded(const struct st_set *set, guarded_fn fn, void *arg)
 {
 	pthread_once(&guard_once, guard_install);
-	sigjmp_buf env;
-	sigjmp_buf *saved = guard_env;
-	if (sigsetjmp(env, 1)) {
-		guard_env = saved;
+	struct guard g = { .set = set };
+	struct guard *saved = guard_cur;
+	if (sigsetjmp(g.env, 1)) {
+		guard_cur = saved;
 		return -EIO;
 	}
-	guard_env = &env;
+	guard_cur = &g;
 	fn(arg);
-	guard_env = saved;
+	guard_cur = saved;
 	return 0;
 }
 
@@ -376,12 +423,14 @@ static int compute_elements(const struct gg_outfile *f, const struct gg_tensor *
 	if (check_sources(f, t, e0, n, e))
 		return -EIO;
 	struct fill_job job = { f, t, e0, n, out };
-	if (run_guarded(fill_elements, &job)) {
+	if (run_guarded(f->st, fill_elements, &job)) {
 		gg_fail(e, "%s: source of tensor %s changed while reading (bus error)",
 			f->name, t->name);
 		return -EIO;
 	}
-	return 0;
+	/* Again after reading: a change that raced with the read moved the
+	 * ctime before its bytes landed (safetensors.h). */
+	return check_sources(f, t, e0, n, e);
 }
 
 static int copy_bytes(const struct gg_outfile *f, const struct gg_tensor *t,
@@ -409,7 +458,7 @@ static int copy_bytes(const struct gg_outfile *f, const struct gg_tensor *t,
 		pos += (uint64_t)r;
 		len -= (size_t)r;
 	}
-	return 0;
+	return st_file_check(file, e) ? -EIO : 0; /* a change during the read */
 }
 
 int gg_tensor_read(const struct gg_outfile *f, const struct gg_tensor *t,

@@ -8,10 +8,21 @@
  * Thread-safe: plans are immutable after gg_outfile_finish and the engine
  * keeps no shared mutable state except the atomic counters below.
  *
- * Consistency: before touching a source file the engine checks it is still
- * the file recorded at open (st_file_check); a file that changed or vanished
- * makes the read fail with -EIO. A file truncated while being read (SIGBUS on
- * its mapping) also gives -EIO instead of killing the process.
+ * Consistency: before and after touching a source file the engine checks it
+ * is still the file recorded at open, unchanged (st_file_check); a file that
+ * changed, was replaced or vanished makes the read fail with -EIO, so no byte
+ * of a changed source is ever returned. A file truncated while being read
+ * (SIGBUS on its mapping) also gives -EIO instead of killing the process.
+ *
+ * SIGBUS: the first read of a computed tensor installs, once per process,
+ * a SIGBUS handler (SA_SIGINFO | SA_NODEFER). It owns only faults the kernel
+ * raises on a thread inside an engine read at an address in a source mapping
+ * of that read; those end the read with -EIO. Every other SIGBUS is passed
+ * to the disposition that was installed before (its handler is called with
+ * the same arguments; SIG_DFL, or SIG_IGN for a fault, kills the process with
+ * SIGBUS as if the engine were not there). A program that installs its own
+ * SIGBUS handler after the engine's must chain to the previous one
+ * (sigaction's old action) to keep this behaviour.
  */
 #ifndef GGUFFS_ENGINE_H
 #define GGUFFS_ENGINE_H

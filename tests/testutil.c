@@ -206,6 +206,18 @@ char *make_temp_dir(const char *tag)
 	return dir;
 }
 
+char *scratch_fixture(const char *name, const char *tag)
+{
+	char *src = fixture_path(name), *dst = make_temp_dir(tag);
+	char cmd[8600];
+	snprintf(cmd, sizeof cmd, "cp -p '%s'/* '%s'/", src, dst);
+	if (system(cmd) != 0)
+		fail_msg("cannot copy fixture %s (run tests/run.sh, which makes "
+			 "the fixtures)", src);
+	free(src);
+	return dst;
+}
+
 void remove_tree(const char *dir)
 {
 	char cmd[4200];

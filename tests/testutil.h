@@ -80,6 +80,10 @@ uint64_t view_source_index(const struct gg_view *v, uint64_t i);
 /* A new empty directory /tmp/gguffs-test-<tag>-XXXXXX; malloc'd path. */
 char *make_temp_dir(const char *tag);
 
+/* A scratch copy of fixture name (its regular files), made with
+ * make_temp_dir(tag); malloc'd path. */
+char *scratch_fixture(const char *name, const char *tag);
+
 /* rm -rf dir (the path is not freed). */
 void remove_tree(const char *dir);
 
