@@ -7,17 +7,20 @@
  * (bytes left / that minimum) cannot be honest. This keeps a 2^60 count
  * from turning into a 2^60-byte allocation.
  *
- * Everything returned is copied out of the input, so gguf_read_file can
- * unmap the file before returning.
+ * Everything returned is copied out of the input. gguf_read_file reads a
+ * prefix of the file with pread (never through a mapping, which a file
+ * truncated under us would turn into SIGBUS) and parses it; when the parse
+ * ran out of buffered bytes that the file does have, it reads a longer
+ * prefix and parses again, so a multi-GB model costs about its header.
  */
 #include "gguf_reader.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -104,6 +107,7 @@ struct cursor {
 	uint64_t file_size; /* for messages: the header may be a prefix */
 	const char *name;
 	gg_err *e;
+	bool short_buf;     /* failed for want of bytes the file has */
 };
 
 static uint64_t remaining(const struct cursor *c)
@@ -111,10 +115,30 @@ static uint64_t remaining(const struct cursor *c)
 	return c->len - c->pos;
 }
 
+/* True (and noted) when fewer than n bytes are left in the buffer. */
+static bool lacks(struct cursor *c, uint64_t n)
+{
+	if (n <= remaining(c))
+		return false;
+	if (c->len < c->file_size)
+		c->short_buf = true;
+	return true;
+}
+
+/* True (and noted) when count items of at least min bytes cannot fit. */
+static bool lacks_n(struct cursor *c, uint64_t count, uint64_t min)
+{
+	if (count <= remaining(c) / min)
+		return false;
+	if (c->len < c->file_size)
+		c->short_buf = true;
+	return true;
+}
+
 /* Fail unless n more bytes are available; `what` names the field. */
 static int need(struct cursor *c, uint64_t n, const char *what)
 {
-	if (n <= remaining(c))
+	if (!lacks(c, n))
 		return 0;
 	return gg_fail(c->e,
 		       "%s: truncated header: %s needs %" PRIu64
@@ -153,7 +177,7 @@ static int read_str(struct cursor *c, const char *what, struct gguf_str *out)
 	uint64_t start = c->pos, n;
 	if (read_u64(c, what, &n) < 0)
 		return -1;
-	if (n > remaining(c))
+	if (lacks(c, n))
 		return gg_fail(c->e,
 			       "%s: %s at offset %" PRIu64 " has length %" PRIu64
 			       ", more than the %" PRIu64 " bytes left",
@@ -240,7 +264,7 @@ static int read_str_array(struct cursor *c, struct gguf_kv *kv, uint64_t n)
 		uint64_t at = c->pos;
 		if (read_u64(c, "array string", &len) < 0)
 			return -1;
-		if (len > remaining(c))
+		if (lacks(c, len))
 			return gg_fail(c->e,
 				       "%s: array string at offset %" PRIu64 " has length %" PRIu64
 				       ", more than the %" PRIu64 " bytes left",
@@ -281,7 +305,7 @@ static int read_array(struct cursor *c, struct gguf_kv *kv)
 			       "%s: key %s: unknown array element type %" PRIu32,
 			       c->name, kv->key, et);
 	uint64_t min = min_elem_size((enum gguf_vtype)et);
-	if (n > remaining(c) / min)
+	if (lacks_n(c, n, min))
 		return gg_fail(c->e,
 			       "%s: key %s: array count %" PRIu64
 			       " at offset %" PRIu64 " needs more than the %" PRIu64
@@ -487,13 +511,13 @@ static int read_preamble(struct cursor *c, struct gguf_file *f,
 	/* A KV takes at least 13 bytes (key length, type, one-byte value)
 	 * and a tensor info at least 24 (name length, n_dims, type,
 	 * offset). */
-	if (*n_kv > remaining(c) / 13)
+	if (lacks_n(c, *n_kv, 13))
 		return gg_fail(c->e,
 			       "%s: key/value count %" PRIu64
 			       " needs more than the %" PRIu64
 			       " bytes left (truncated or corrupt header)",
 			       c->name, *n_kv, remaining(c));
-	if (f->ntensors > remaining(c) / 24)
+	if (lacks_n(c, f->ntensors, 24))
 		return gg_fail(c->e,
 			       "%s: tensor count %" PRIu64
 			       " needs more than the %" PRIu64
@@ -531,17 +555,22 @@ static int parse(struct cursor *c, struct gguf_file *f)
 	return check_tensor_data(c, f);
 }
 
-int gguf_read_mem(const void *buf, size_t len, uint64_t file_size,
-		  const char *name, struct gguf_file **out, gg_err *e)
+/* Parse the first len bytes of a file of file_size bytes; *short_buf tells
+ * whether a longer prefix might parse. */
+static int parse_prefix(const void *buf, size_t len, uint64_t file_size,
+			const char *name, struct gguf_file **out, bool *short_buf,
+			gg_err *e)
 {
 	*out = NULL;
 	if (file_size < len)
 		len = (size_t)file_size; /* bytes past the file mean nothing */
-	struct cursor c = { buf, len, 0, file_size, name, e };
+	struct cursor c = { buf, len, 0, file_size, name, e, false };
 	struct gguf_file *f = gg_calloc(1, sizeof *f);
 	f->kvs = gguf_kvs_new();
 	f->file_size = file_size;
-	if (parse(&c, f) < 0) {
+	int rc = parse(&c, f);
+	*short_buf = c.short_buf;
+	if (rc < 0) {
 		gguf_file_free(f);
 		return -1;
 	}
@@ -549,36 +578,66 @@ int gguf_read_mem(const void *buf, size_t len, uint64_t file_size,
 	return 0;
 }
 
+int gguf_read_mem(const void *buf, size_t len, uint64_t file_size,
+		  const char *name, struct gguf_file **out, gg_err *e)
+{
+	bool short_buf;
+	return parse_prefix(buf, len, file_size, name, out, &short_buf, e);
+}
+
+/* The first GGUF_READ_FIRST bytes hold the header of most files; a header
+ * above GGUF_READ_MAX (no real one comes near) is refused. */
+#define GGUF_READ_FIRST (1u << 20)
+#define GGUF_READ_MAX (512u << 20)
+
+static int pread_full(int fd, uint8_t *buf, size_t len, const char *path,
+		      gg_err *e)
+{
+	for (size_t got = 0; got < len;) {
+		ssize_t r = pread(fd, buf + got, len - got, (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return gg_fail(e, "%s: read failed: %s", path,
+				       r < 0 ? strerror(errno) : "file shrank");
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+int gguf_read_fd(int fd, uint64_t size, const char *path,
+		 struct gguf_file **out, gg_err *e)
+{
+	*out = NULL;
+	size_t len = size < GGUF_READ_FIRST ? (size_t)size : GGUF_READ_FIRST;
+	for (;;) {
+		uint8_t *buf = gg_malloc(len);
+		bool short_buf = false;
+		int rc = pread_full(fd, buf, len, path, e);
+		if (rc == 0)
+			rc = parse_prefix(buf, len, size, path, out, &short_buf, e);
+		free(buf);
+		if (rc == 0 || !short_buf || len == size)
+			return rc;
+		if (len >= GGUF_READ_MAX)
+			return gg_fail(e, "%s: header larger than %u MiB", path,
+				       GGUF_READ_MAX >> 20);
+		uint64_t next = (uint64_t)len * 4;
+		if (next > GGUF_READ_MAX)
+			next = GGUF_READ_MAX;
+		len = next < size ? (size_t)next : (size_t)size;
+	}
+}
+
 int gguf_read_file(const char *path, struct gguf_file **out, gg_err *e)
 {
 	*out = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return gg_fail(e, "%s: %s", path, strerror(errno));
 	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int err = errno;
-		close(fd);
-		return gg_fail(e, "%s: %s", path, strerror(err));
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return gg_fail(e, "%s: not a regular file", path);
-	}
-	if (st.st_size == 0) {
-		close(fd);
-		return gguf_read_mem("", 0, 0, path, out, e);
-	}
-	/* Map the whole file: pages are only read as the header is parsed,
-	 * so a multi-GB model costs no more than its header. */
-	void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	int err = errno;
+	int fd = gg_open_input(path, &st, e);
+	if (fd < 0)
+		return -1;
+	int rc = gguf_read_fd(fd, (uint64_t)st.st_size, path, out, e);
 	close(fd);
-	if (map == MAP_FAILED)
-		return gg_fail(e, "%s: mmap: %s", path, strerror(err));
-	int rc = gguf_read_mem(map, (size_t)st.st_size, (uint64_t)st.st_size,
-			       path, out, e);
-	munmap(map, (size_t)st.st_size);
 	return rc;
 }
 

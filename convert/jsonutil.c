@@ -186,8 +186,9 @@ int gg_json_load(const char *path, bool optional, bool sanitize_nonfinite,
 		 cJSON **out, gg_err *e)
 {
 	*out = NULL;
-	struct stat st;
-	if (optional && stat(path, &st) != 0 && errno == ENOENT)
+	/* Absent means nothing there at all: a dangling link (an unfinished
+	 * hub download) or a FIFO is refused by gg_read_file with its reason. */
+	if (optional && !gg_path_exists(path))
 		return 0;
 	char *text;
 	size_t len;

@@ -333,7 +333,7 @@ int gg_model_open(const char *dir, const struct gg_options *opt,
 	m->opt = *opt;
 	/* A PEFT adapter directory is described by adapter_config.json. */
 	char *adapter_path = gg_path_join(dir, "adapter_config.json");
-	bool adapter = gg_file_exists(adapter_path);
+	bool adapter = gg_path_exists(adapter_path);
 	char *config_path = adapter ? adapter_path : gg_path_join(dir, "config.json");
 	if (!adapter)
 		free(adapter_path);

@@ -26,6 +26,7 @@
 
 #define ST_SUFFIX ".safetensors"
 #define ST_INDEX_NAME "model.safetensors.index.json"
+#define ST_MODEL_PREFIX "model"
 
 /* Numbers in a header are read through cJSON's double, which holds every
  * integer below 2^53 exactly; any integer literal from 2^53 up reads as
@@ -305,14 +306,17 @@ int st_parse(const uint8_t *buf, uint64_t size, const char *name,
 	if (size < 8)
 		return gg_fail(e, "%s: file too small for a safetensors header "
 			       "(%llu bytes)", name, (unsigned long long)size);
+	/* The length is the file's first 8 bytes: never printed, since a
+	 * file that is not safetensors at all would show its content. */
 	uint64_t hlen = read_le64(buf);
 	if (hlen > ST_MAX_HEADER)
-		return gg_fail(e, "%s: header length %llu exceeds the 100 MB "
-			       "limit", name, (unsigned long long)hlen);
+		return gg_fail(e, "%s: not a safetensors file (the header length "
+			       "in its first 8 bytes is above the format's 100 MB "
+			       "limit)", name);
 	if (hlen > size - 8)
-		return gg_fail(e, "%s: header length %llu runs past the end of "
-			       "the file (%llu bytes)", name,
-			       (unsigned long long)hlen,
+		return gg_fail(e, "%s: not a safetensors file, or truncated (the "
+			       "header length in its first 8 bytes runs past the "
+			       "end of the file, %llu bytes)", name,
 			       (unsigned long long)size);
 	cJSON *root;
 	if (parse_header_json(buf, hlen, name, &root, e) != 0)
@@ -360,18 +364,13 @@ static int open_file(struct st_file *f, const char *path, gg_err *e)
 	f->fd = -1;
 	f->path = gg_strdup(path);
 	f->name = gg_strdup(base_name(path));
-	/* O_NONBLOCK so a FIFO named like a shard cannot hang the mount;
-	 * it has no effect on the regular files accepted below. */
-	f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (f->fd < 0)
-		return gg_fail(e, "%s: %s", path, strerror(errno));
 	struct stat st;
-	if (fstat(f->fd, &st) != 0)
-		return gg_fail(e, "%s: %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return gg_fail(e, "%s: not a regular file", path);
+	f->fd = gg_open_input(path, &st, e);
+	if (f->fd < 0)
+		return -1;
 	f->size = (uint64_t)st.st_size;
 	f->mtime = st.st_mtim;
+	f->ctime = st.st_ctim;
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;
 	if (f->size == 0)
@@ -406,7 +405,9 @@ int st_file_check(const struct st_file *f, gg_err *e)
 	if (st.st_dev != f->dev || st.st_ino != f->ino ||
 	    (uint64_t)st.st_size != f->size ||
 	    st.st_mtim.tv_sec != f->mtime.tv_sec ||
-	    st.st_mtim.tv_nsec != f->mtime.tv_nsec)
+	    st.st_mtim.tv_nsec != f->mtime.tv_nsec ||
+	    st.st_ctim.tv_sec != f->ctime.tv_sec ||
+	    st.st_ctim.tv_nsec != f->ctime.tv_nsec)
 		return gg_fail(e, "%s: source file changed since mount",
 			       f->path);
 	return 0;
@@ -492,8 +493,7 @@ static uint8_t *read_header(const struct st_file *f, gg_err *e)
 	uint8_t *buf = gg_malloc((size_t)(8 + hlen));
 	memcpy(buf, len8, 8);
 	if (hlen && pread_all(f->fd, buf + 8, (size_t)hlen, 8) != 0) {
-		gg_fail(e, "%s: cannot read the %llu-byte header (file shrank?)",
-			f->path, (unsigned long long)hlen);
+		gg_fail(e, "%s: cannot read the header (file shrank?)", f->path);
 		free(buf);
 		return NULL;
 	}
@@ -630,63 +630,124 @@ static void free_strings(char **v, size_t n)
 	free(v);
 }
 
-/* Full paths of the regular *.safetensors files in dir, sorted by name.
- * stat() follows symlinks: the HuggingFace cache links snapshot files to
- * blobs. */
-static int list_shards(const char *dir, char ***out, size_t *n, gg_err *e)
+struct names {
+	char **v;
+	size_t n;
+};
+
+static void names_add(struct names *l, const char *name)
+{
+	l->v = gg_realloc(l->v, (l->n + 1) * sizeof *l->v);
+	l->v[l->n++] = gg_strdup(name);
+}
+
+/* Sort and drop repeats. */
+static void names_sort_unique(struct names *l)
+{
+	if (l->n == 0)
+		return;
+	qsort(l->v, l->n, sizeof *l->v, compare_strings);
+	size_t k = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		if (k && strcmp(l->v[k - 1], l->v[i]) == 0)
+			free(l->v[i]);
+		else
+			l->v[k++] = l->v[i];
+	}
+	l->n = k;
+}
+
+/* Names in dir that start with prefix and end in .safetensors. Whatever
+ * their type: a FIFO or a directory so named is refused when opened, not
+ * silently skipped. */
+static int list_prefixed(const char *dir, const char *prefix,
+			 struct names *out, gg_err *e)
 {
 	DIR *d = opendir(dir);
 	if (!d)
 		return gg_fail(e, "%s: %s", dir, strerror(errno));
-	char **paths = NULL;
-	size_t count = 0;
 	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (!has_st_suffix(de->d_name))
-			continue;
-		char *path = gg_path_join(dir, de->d_name);
-		struct stat st;
-		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-			free(path);
-			continue;
-		}
-		paths = gg_realloc(paths, (count + 1) * sizeof *paths);
-		paths[count++] = path;
-	}
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 &&
+		    has_st_suffix(de->d_name))
+			names_add(out, de->d_name);
 	closedir(d);
-	if (count == 0) {
-		free(paths);
-		return gg_fail(e, "%s: no *.safetensors files", dir);
-	}
-	/* Same directory, so sorting paths sorts the names. */
-	qsort(paths, count, sizeof *paths, compare_strings);
-	*out = paths;
-	*n = count;
+	names_sort_unique(out);
 	return 0;
 }
 
-static const struct st_file *file_named(const struct st_set *set,
-					const char *name)
+/* A shard named by the index must be a plain file name in the directory:
+ * an index from a stranger must not reach "../../etc/shadow". */
+static bool shard_name_ok(const char *s)
 {
-	for (size_t i = 0; i < set->nfiles; i++)
-		if (strcmp(set->files[i].name, name) == 0)
-			return &set->files[i];
-	return NULL;
+	return *s && !strchr(s, '/') && strcmp(s, ".") != 0 &&
+	       strcmp(s, "..") != 0 && has_st_suffix(s);
 }
 
-/* One weight_map entry: the shard exists and holds that tensor. */
+/* The shards the index's weight_map names, each checked to be a file name
+ * present in dir. */
+static int index_shards(const char *dir, const cJSON *root, const char *index,
+			struct names *out, gg_err *e)
+{
+	const cJSON *map = NULL;
+	if (gg_json_obj(root, "weight_map", &map, index, e) != 0)
+		return -1;
+	if (!map)
+		return gg_fail(e, "%s: weight_map is missing", index);
+	for (const cJSON *v = map->child; v; v = v->next) {
+		if (!cJSON_IsString(v))
+			return gg_fail(e, "%s: weight_map: tensor '%s' maps to a "
+				       "non-string", index, v->string);
+		const char *shard = v->valuestring;
+		if (!shard_name_ok(shard))
+			return gg_fail(e, "%s: tensor '%s' is mapped to '%s', "
+				       "which is not a *.safetensors file name in "
+				       "the directory", index, v->string, shard);
+		if (out->n && strcmp(out->v[out->n - 1], shard) == 0)
+			continue; /* the usual run of one shard's tensors */
+		char *path = gg_path_join(dir, shard);
+		bool there = gg_path_exists(path);
+		free(path);
+		if (!there)
+			return gg_fail(e, "%s: tensor '%s' is mapped to shard "
+				       "'%s', which is not in the directory",
+				       index, v->string, shard);
+		names_add(out, shard);
+	}
+	names_sort_unique(out);
+	if (out->n == 0)
+		return gg_fail(e, "%s: weight_map names no shard", index);
+	return 0;
+}
+
+/* Without an index: model*.safetensors, else an adapter's own file. */
+static int default_shards(const char *dir, struct names *out, gg_err *e)
+{
+	if (list_prefixed(dir, ST_MODEL_PREFIX, out, e) != 0)
+		return -1;
+	for (size_t i = 0; out->n == 0 && i < 2; i++) {
+		static const char *const adapters[] = {
+			"adapter_model.safetensors", /* PEFT */
+			"adapters.safetensors",      /* MLX-LM */
+		};
+		char *path = gg_path_join(dir, adapters[i]);
+		if (gg_path_exists(path))
+			names_add(out, adapters[i]);
+		free(path);
+	}
+	if (out->n == 0)
+		return gg_fail(e, "%s: no model*.safetensors files (and no "
+			       ST_INDEX_NAME ")", dir);
+	return 0;
+}
+
+/* One weight_map entry (shape already checked by index_shards): the shard
+ * holds that tensor. */
 static int check_index_entry(const struct st_set *set, const cJSON *entry,
 			     bool *listed, const char *index, gg_err *e)
 {
 	const char *name = entry->string;
-	if (!cJSON_IsString(entry))
-		return gg_fail(e, "%s: weight_map: tensor '%s' maps to a "
-			       "non-string", index, name);
 	const char *shard = entry->valuestring;
-	if (!file_named(set, shard))
-		return gg_fail(e, "%s: tensor '%s' is mapped to shard '%s', "
-			       "which is not in the directory", index, name,
-			       shard);
 	const struct st_tensor *t = st_set_find(set, name);
 	if (!t)
 		return gg_fail(e, "%s: tensor '%s' is listed in the index but "
@@ -699,17 +760,13 @@ static int check_index_entry(const struct st_set *set, const cJSON *entry,
 	return 0;
 }
 
-/* The index is not needed to read the model (Ollama ignores it), but one
- * that disagrees with the shards means an incomplete download or a mixed
- * directory, which is better refused than silently converted. */
+/* The shards the index names must hold exactly the tensors it lists, each
+ * where it says: anything else is an incomplete download or a mixed
+ * directory, better refused than silently converted. */
 static int check_index(const struct st_set *set, const cJSON *root,
 		       const char *index, gg_err *e)
 {
-	const cJSON *map = NULL;
-	if (gg_json_obj(root, "weight_map", &map, index, e) != 0)
-		return -1;
-	if (!map)
-		return gg_fail(e, "%s: weight_map is missing", index);
+	const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
 	bool *listed = gg_calloc(set->ntensors, sizeof *listed);
 	int rc = 0;
 	for (const cJSON *v = map->child; v && rc == 0; v = v->next)
@@ -725,35 +782,36 @@ static int check_index(const struct st_set *set, const cJSON *root,
 	return rc;
 }
 
-static int check_index_file(const struct st_set *set, const char *dir,
-			    gg_err *e)
+static int open_names(const char *dir, const struct names *l,
+		      struct st_set **out, gg_err *e)
 {
-	char *path = gg_path_join(dir, ST_INDEX_NAME);
-	cJSON *root = NULL;
-	int rc = gg_json_load(path, true, false, &root, e);
-	if (rc == 0 && root)
-		rc = check_index(set, root, path, e);
-	cJSON_Delete(root);
-	free(path);
+	char **paths = gg_calloc(l->n, sizeof *paths);
+	for (size_t i = 0; i < l->n; i++)
+		paths[i] = gg_path_join(dir, l->v[i]);
+	int rc = st_set_open_files((const char *const *)paths, l->n, out, e);
+	free_strings(paths, l->n);
 	return rc;
 }
 
 int st_set_open_dir(const char *dir, struct st_set **out, gg_err *e)
 {
 	*out = NULL;
-	char **paths = NULL;
-	size_t n = 0;
-	if (list_shards(dir, &paths, &n, e) != 0)
-		return -1;
-	struct st_set *set;
-	int rc = st_set_open_files((const char *const *)paths, n, &set, e);
-	free_strings(paths, n);
-	if (rc != 0)
-		return -1;
-	if (check_index_file(set, dir, e) != 0) {
-		st_set_close(set);
-		return -1;
+	char *index = gg_path_join(dir, ST_INDEX_NAME);
+	cJSON *root = NULL;
+	struct names shards = { 0 };
+	int rc = gg_json_load(index, true, false, &root, e);
+	if (rc == 0)
+		rc = root ? index_shards(dir, root, index, &shards, e)
+			  : default_shards(dir, &shards, e);
+	if (rc == 0)
+		rc = open_names(dir, &shards, out, e);
+	if (rc == 0 && root && check_index(*out, root, index, e) != 0) {
+		st_set_close(*out);
+		*out = NULL;
+		rc = -1;
 	}
-	*out = set;
-	return 0;
+	cJSON_Delete(root);
+	free_strings(shards.v, shards.n);
+	free(index);
+	return rc;
 }

@@ -76,8 +76,8 @@ static int read_key(const struct pb_reader *r, size_t *pos, size_t end,
 		return -1;
 	uint64_t num = key >> 3;
 	if (num == 0 || num > PB_MAX_FIELD)
-		return gg_fail(r->e, "%s: invalid field number %llu at byte %zu",
-			       r->name, (unsigned long long)num, start);
+		return gg_fail(r->e, "%s: invalid protobuf field number at byte %zu",
+			       r->name, start);
 	*field = (uint32_t)num;
 	*wt = (unsigned)(key & 7);
 	return 0;
@@ -93,8 +93,8 @@ static int read_len(const struct pb_reader *r, size_t *pos, size_t end,
 		return -1;
 	if (n > end - *pos)
 		return gg_fail(r->e,
-			       "%s: length %llu at byte %zu runs past the end of its message (%zu bytes left)",
-			       r->name, (unsigned long long)n, start, end - *pos);
+			       "%s: the length at byte %zu runs past the end of its message (%zu bytes left)",
+			       r->name, start, end - *pos);
 	*data_start = *pos;
 	*data_end = *pos + (size_t)n;
 	*pos = *data_end;
@@ -124,11 +124,11 @@ static int skip_value(const struct pb_reader *r, size_t *pos, size_t end,
 		return read_len(r, pos, end, &a, &b);
 	case WT_GROUP_START:
 	case WT_GROUP_END:
-		return gg_fail(r->e, "%s: unsupported protobuf group (wire type %u) at byte %zu",
-			       r->name, wt, key_at);
+		return gg_fail(r->e, "%s: unsupported protobuf group at byte %zu",
+			       r->name, key_at);
 	default:
-		return gg_fail(r->e, "%s: unknown protobuf wire type %u at byte %zu",
-			       r->name, wt, key_at);
+		return gg_fail(r->e, "%s: unknown protobuf wire type at byte %zu",
+			       r->name, key_at);
 	}
 }
 
@@ -188,8 +188,8 @@ static int parse_piece(const struct pb_reader *r, size_t start, size_t end,
 			if (read_varint(r, &pos, end, &t) != 0)
 				return -1;
 			if (t < SPM_NORMAL || t > SPM_BYTE)
-				return gg_fail(r->e, "%s: piece type %lld at byte %zu is not in 1..6",
-					       r->name, (long long)t, at);
+				return gg_fail(r->e, "%s: piece type at byte %zu is not in 1..6",
+					       r->name, at);
 			p->type = (enum spm_type)t;
 		} else if (skip_value(r, &pos, end, wt, key_at) != 0) {
 			return -1;

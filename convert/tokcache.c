@@ -45,8 +45,11 @@ struct file_identity {
 };
 
 /* The entry's file name: XXH3 over the format, the vocabulary size and the
- * identity of each input file (absent files count too). */
-static char *entry_path(const char *cache, const char *dir, uint32_t vocab)
+ * identity of each input file (absent files count too). *allowed turns
+ * false when an input present fails the input policy (util.h): a cached
+ * entry must not serve what the files themselves would not. */
+static char *entry_path(const char *cache, const char *dir, uint32_t vocab,
+			bool *allowed)
 {
 	XXH3_state_t *h = XXH3_createState();
 	XXH3_64bits_reset(h);
@@ -57,6 +60,8 @@ static char *entry_path(const char *cache, const char *dir, uint32_t vocab)
 		struct stat st;
 		char *path = gg_path_join(dir, inputs[i]);
 		memset(&id, 0, sizeof id);
+		if (stat(path, &st) == 0 && gg_input_allowed(path, NULL) != 0)
+			*allowed = false;
 		if (stat(path, &st) == 0) {
 			id = (struct file_identity){ 1, (uint64_t)st.st_dev,
 				(uint64_t)st.st_ino, (uint64_t)st.st_size,
@@ -78,11 +83,22 @@ bool tokcache_load(const char *dir, uint32_t vocab, struct gguf_kvs *kvs)
 	char *cache = cache_dir();
 	if (!cache)
 		return false;
-	char *path = entry_path(cache, dir, vocab);
+	bool allowed = true;
+	char *path = entry_path(cache, dir, vocab, &allowed);
+	if (!allowed) { /* the parse will refuse the input and say why */
+		free(path);
+		free(cache);
+		return false;
+	}
 	struct gguf_file *g = NULL;
 	gg_err e;
-	bool hit = gg_file_exists(path) && gguf_read_file(path, &g, &e) == 0 &&
+	struct stat st;
+	int fd = gg_file_exists(path) ? gg_open_own(path, &st, &e) : -1;
+	bool hit = fd >= 0 &&
+		   gguf_read_fd(fd, (uint64_t)st.st_size, path, &g, &e) == 0 &&
 		   g->ntensors == 0 && gguf_kvs_get(g->kvs, "tokenizer.ggml.tokens");
+	if (fd >= 0)
+		close(fd);
 	if (hit)
 		gguf_kvs_move(kvs, g->kvs);
 	if (g)
@@ -125,7 +141,8 @@ void tokcache_store(const char *dir, uint32_t vocab, const struct gguf_kvs *kvs)
 	char *cache = cache_dir();
 	if (!cache)
 		return;
-	char *path = entry_path(cache, dir, vocab);
+	bool allowed = true;
+	char *path = entry_path(cache, dir, vocab, &allowed);
 	char *tmp = gg_malloc(strlen(path) + 32);
 	sprintf(tmp, "%s.tmp-%ld", path, (long)getpid());
 	make_dirs(cache);

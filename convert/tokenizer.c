@@ -1049,11 +1049,12 @@ static void emit(struct gguf_kvs *kvs, struct vocab *v, struct tok_json *tj,
 	emit_specials(kvs, svs, n_svs);
 }
 
+/* Anything at dir/name: a FIFO or a dangling link there is then refused
+ * by the reader with its reason instead of being taken as absent. */
 static bool path_exists(const char *dir, const char *name)
 {
 	char *p = gg_path_join(dir, name);
-	struct stat st;
-	bool ok = stat(p, &st) == 0;
+	bool ok = gg_path_exists(p);
 	free(p);
 	return ok;
 }

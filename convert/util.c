@@ -14,14 +14,24 @@ int gg_fail(gg_err *e, const char *fmt, ...)
 {
 	if (!e)
 		return -1;
+	char raw[GG_ERR_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
-	/* Keep messages on one line whatever the input put in them. */
-	for (char *p = e->msg; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	/* One inert line whatever the input put in it: no newline, no
+	 * terminal escape sequence. */
+	size_t k = 0;
+	for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
+		bool ctl = *p < 0x20 || *p == 0x7f;
+		if (k + (ctl ? 4 : 1) >= sizeof e->msg)
+			break;
+		if (ctl)
+			k += (size_t)snprintf(e->msg + k, 5, "\\x%02x", *p);
+		else
+			e->msg[k++] = (char)*p;
+	}
+	e->msg[k] = 0;
 	return -1;
 }
 
@@ -107,17 +117,128 @@ bool gg_file_exists(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+bool gg_path_exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+/* ---- opening inputs ---- */
+
+static bool policy_public_only;
+static const char *policy_optname = "";
+
+void gg_input_policy(bool public_only, const char *optname)
+{
+	policy_public_only = public_only;
+	policy_optname = optname ? optname : "";
+}
+
+static const char *file_kind(mode_t m)
+{
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISSOCK(m))
+		return "a socket";
+	return "not a plain file";
+}
+
+static int refuse_kind(const char *path, mode_t m, gg_err *e)
+{
+	return gg_fail(e, "%s: not a regular file (%s)", path, file_kind(m));
+}
+
+/* Other users can read the resolved file: o+r on it, o+x on every
+ * directory above it. */
+static int check_public(const char *path, gg_err *e)
+{
+	char *real = realpath(path, NULL);
+	if (!real)
+		return gg_fail(e, "%s: %s", path, strerror(errno));
+	int rc = 0;
+	struct stat st;
+	for (char *p = real + 1;; p++) {
+		bool last = *p == 0;
+		if (*p != '/' && !last)
+			continue;
+		char save = *p;
+		*p = 0;
+		if (stat(real, &st) != 0) {
+			rc = gg_fail(e, "%s: %s: %s", path, real, strerror(errno));
+		} else if (!last && !(st.st_mode & S_IXOTH)) {
+			rc = gg_fail(e, "%s: other users cannot reach it (directory "
+				     "%s is mode %04o); with allow_other it would "
+				     "be shown to them: -o %s serves it anyway",
+				     path, real, (unsigned)(st.st_mode & 07777),
+				     policy_optname);
+		} else if (last && !(st.st_mode & S_IROTH)) {
+			rc = gg_fail(e, "%s: other users cannot read it (%s is mode "
+				     "%04o); with allow_other it would be shown to "
+				     "them: -o %s serves it anyway", path, real,
+				     (unsigned)(st.st_mode & 07777), policy_optname);
+		}
+		*p = save;
+		if (rc || last)
+			break;
+	}
+	free(real);
+	return rc;
+}
+
+int gg_input_allowed(const char *path, gg_err *e)
+{
+	return policy_public_only ? check_public(path, e) : 0;
+}
+
+static int open_regular(const char *path, struct stat *st, gg_err *e)
+{
+	/* stat first, so a device is never opened at all (opening one can
+	 * have effects); fstat after, which is what counts. */
+	if (stat(path, st) == 0 && !S_ISREG(st->st_mode))
+		return refuse_kind(path, st->st_mode, e);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return gg_fail(e, "%s: %s", path, strerror(errno));
+	if (fstat(fd, st) != 0) {
+		int err = errno;
+		close(fd);
+		return gg_fail(e, "%s: %s", path, strerror(err));
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return refuse_kind(path, st->st_mode, e);
+	}
+	return fd;
+}
+
+int gg_open_own(const char *path, struct stat *st, gg_err *e)
+{
+	return open_regular(path, st, e);
+}
+
+int gg_open_input(const char *path, struct stat *st, gg_err *e)
+{
+	int fd = open_regular(path, st, e);
+	if (fd >= 0 && gg_input_allowed(path, e) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int gg_read_file(const char *path, size_t max_bytes, char **data, size_t *len,
 		 gg_err *e)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return gg_fail(e, "%s: %s", path, strerror(errno));
 	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return gg_fail(e, "%s: not a regular file", path);
-	}
+	int fd = gg_open_input(path, &st, e);
+	if (fd < 0)
+		return -1;
 	if ((uint64_t)st.st_size > max_bytes) {
 		close(fd);
 		return gg_fail(e, "%s: file too large (%lld bytes, limit %zu)",

@@ -45,6 +45,7 @@ struct cli {
 	char *hfdir;
 	int nonopts;
 	int help, version, rw;
+	int allow_other, allow_private;
 };
 
 struct ctx {
@@ -53,7 +54,7 @@ struct ctx {
 	unsigned max_read;
 };
 
-enum { KEY_HELP, KEY_VERSION, KEY_MAX_READ, KEY_RW };
+enum { KEY_HELP, KEY_VERSION, KEY_MAX_READ, KEY_RW, KEY_ALLOW_OTHER };
 
 #define CLI_OPT(t, p) { t, offsetof(struct cli, p), 0 }
 static const struct fuse_opt cli_opts[] = {
@@ -64,6 +65,8 @@ static const struct fuse_opt cli_opts[] = {
 	{ "keep_source_cache", offsetof(struct cli, keep_source_cache), 1 },
 	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
 	FUSE_OPT_KEY("rw", KEY_RW),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	{ "allow_private_sources", offsetof(struct cli, allow_private), 1 },
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -306,6 +309,8 @@ static void usage(const char *prog)
 	       "    -o base=MODEL          base model for LoRA adapters (or a GGUF file)\n"
 	       "    -o keep_source_cache   keep source pages read in the page cache\n"
 	       "                           (default: drop them once served)\n"
+	       "    -o allow_private_sources  with allow_other: also serve sources\n"
+	       "                           that other users cannot read themselves\n"
 	       "    -h, --help             this help\n"
 	       "    -V, --version          versions\n\n"
 	       "profiles:\n"
@@ -345,6 +350,9 @@ static int cli_proc(void *data, const char *arg, int key,
 	case KEY_RW:
 		c->rw = 1;
 		return 0;
+	case KEY_ALLOW_OTHER:
+		c->allow_other = 1;
+		return 1; /* libfuse's own option */
 	case KEY_MAX_READ:
 		c->max_read = (unsigned)strtoul(arg + strlen("max_read="), NULL, 0);
 		return 1; /* libfuse needs it too */
@@ -416,7 +424,9 @@ static char *base_options(const char *spec)
 		free(src);
 		src = abs;
 	}
-	static const char head[] = "-oro,subtype=gguffs,fsname=";
+	/* default_permissions: the kernel checks the files' modes itself,
+	 * whoever the mount is shown to. */
+	static const char head[] = "-oro,default_permissions,subtype=gguffs,fsname=";
 	char *opt = gg_malloc(sizeof head + 2 * strlen(src)), *w = opt;
 	w += sprintf(w, "%s", head);
 	for (const char *r = src; *r; r++) {
@@ -559,6 +569,10 @@ int main(int argc, char **argv)
 			"(--help for more)\n", argv[0]);
 		goto out;
 	}
+	/* allow_other shows every file to every user: then no source may be
+	 * one they could not read themselves, unless asked for. */
+	gg_input_policy(cli.allow_other && !cli.allow_private,
+			"allow_private_sources");
 	if (mountcheck(fo.mountpoint, &e) != 0 || open_vfs(&cli, &c.vfs, &e) != 0) {
 		fprintf(stderr, "gguffs: %s\n", e.msg);
 		goto out;

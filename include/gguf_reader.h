@@ -18,11 +18,17 @@ struct gguf_file {
 	uint64_t file_size;
 };
 
-/* Parse path. Errors (one line, naming path): truncated header, bad magic,
+/* Parse path, opened with gg_open_input (never blocks; only regular
+ * files). Errors (one line, naming path): truncated header, bad magic,
  * unsupported version, string/array lengths past the end of file, unknown
  * value or tensor types, too many dims, element-count overflow, tensor data
  * outside the file, misaligned offsets. */
 int gguf_read_file(const char *path, struct gguf_file **out, gg_err *e);
+/* Same, from an open regular file of size bytes (read with pread, not
+ * mapped), path for messages; the caller opened it (gg_open_input or, for
+ * a file gguffs wrote itself, gg_open_own) and closes it. */
+int gguf_read_fd(int fd, uint64_t size, const char *path,
+		 struct gguf_file **out, gg_err *e);
 /* Same, over a memory buffer holding at least the header (name for errors). */
 int gguf_read_mem(const void *buf, size_t len, uint64_t file_size,
 		  const char *name, struct gguf_file **out, gg_err *e);

@@ -1,8 +1,20 @@
 /* safetensors.h - the tensors of a HuggingFace model directory.
  *
- * A st_set is every "*.safetensors" file of a directory, in lexical order
- * (Ollama reads them so and ignores the index), with each file's tensors in
- * byte-wise key order. Every header is validated before anything is used:
+ * A st_set is the shards of a model directory, in lexical order, with each
+ * file's tensors in byte-wise key order. The shards are, in both profiles,
+ * what convert_hf_to_gguf reads:
+ *   - the files model.safetensors.index.json's weight_map names, when it
+ *     exists (each a plain *.safetensors name in the directory);
+ *   - else every model*.safetensors;
+ *   - else (an adapter directory) adapter_model.safetensors (PEFT), else
+ *     adapters.safetensors (MLX-LM; its numbered checkpoints are not read).
+ * Every other *.safetensors beside them (a consolidated.safetensors that
+ * Mistral repositories ship next to the shards, an optimizer state, an
+ * MLX checkpoint) is ignored: it is not part of the model, and reading it,
+ * as Ollama does with every *.safetensors, would write tensors llama.cpp
+ * refuses ("wrong number of tensors"). A selected name that is not a
+ * regular file (a FIFO, a directory, a dangling link) is refused. Every
+ * header is validated before anything is used:
  * header length within the file and under ST_MAX_HEADER, JSON well-formed
  * and UTF-8, each entry an object with a supported dtype, a shape of at most
  * ST_MAX_DIMS non-negative integers whose product times the dtype size
@@ -11,9 +23,10 @@
  * its weight_map must name exactly the tensors found, each in the shard it
  * names. Tensor names must be unique across shards.
  *
- * Files stay open and mapped read-only for the life of the set. The size,
- * mtime and inode of each file are recorded at open; st_file_check() tells
- * whether the file on disk is still that file.
+ * Files stay open and mapped read-only for the life of the set. The
+ * identity of each file (device, inode, size, mtime and ctime) is recorded
+ * at open; st_file_check() tells whether the file on disk is still that file
+ * with that content.
  */
 #ifndef GGUFFS_SAFETENSORS_H
 #define GGUFFS_SAFETENSORS_H
@@ -36,6 +49,8 @@ struct st_file {
 	int fd;
 	uint64_t size;
 	struct timespec mtime;
+	struct timespec ctime; /* no user can set it: any write, truncate,
+				* touch, chmod or rename moves it */
 	dev_t dev;
 	ino_t ino;
 	const uint8_t *map; /* whole file, PROT_READ, MAP_SHARED; NULL if size 0 */
@@ -60,7 +75,7 @@ struct st_set {
 	size_t ntensors;
 };
 
-/* Open every *.safetensors in dir (at least one must exist). */
+/* Open the shards of dir, chosen as above (at least one). */
 int st_set_open_dir(const char *dir, struct st_set **out, gg_err *e);
 /* Open an explicit list of files (for tests and adapters). */
 int st_set_open_files(const char *const *paths, size_t n, struct st_set **out,
@@ -79,8 +94,14 @@ int st_parse(const uint8_t *buf, uint64_t size, const char *name,
 	     gg_err *e);
 void st_tensors_free(struct st_tensor *t, size_t n);
 
-/* 0 if the file at its path still has the recorded inode, size and mtime;
- * -1 (with a message) if it changed or vanished. */
+/* 0 if the file at its path is still the one opened, unchanged: same
+ * device, inode, size, mtime and ctime. -1 (with a message) if it changed
+ * (an in-place rewrite that restores the mtime, as `rsync --inplace -t`
+ * does, still moves the ctime), was replaced or vanished. Callers that read
+ * a source check before and after reading it: a change that lands while
+ * the bytes are read moves the ctime before the data (the kernel updates
+ * the times first), so bytes that pass both checks are the bytes that were
+ * there at open. Thread-safe (one stat(2)). */
 int st_file_check(const struct st_file *f, gg_err *e);
 
 #endif

@@ -11,7 +11,9 @@
  * Directory: $GGUFFS_CACHE_DIR, else $XDG_CACHE_HOME/gguffs, else
  * $HOME/.cache/gguffs. GGUFFS_CACHE_DIR=off disables the cache. Every
  * failure (no home, read-only directory, a damaged entry) falls back to
- * parsing, silently: the cache can only make a mount faster.
+ * parsing, silently: the cache can only make a mount faster. An input
+ * refused by the input policy (util.h, -o allow_other) is never served
+ * from the cache: the parse then refuses it with its message.
  */
 #ifndef GGUFFS_TOKCACHE_H
 #define GGUFFS_TOKCACHE_H

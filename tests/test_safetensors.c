@@ -308,41 +308,86 @@ static void test_dir_order(void **state)
 	(void)state;
 	char *dir = new_dir();
 	char *elsewhere = new_dir();
-	free(write_one(dir, "model-00002-of-00002.safetensors", "z"));
-	free(write_st(dir, "model-00001-of-00002.safetensors",
+	free(write_one(dir, "model-00002-of-00003.safetensors", "z"));
+	free(write_st(dir, "model-00001-of-00003.safetensors",
 		      "{'y':{'dtype':'F32','shape':[1],'data_offsets':[0,4]},"
 		      "'x':{'dtype':'F32','shape':[1],'data_offsets':[4,8]}}",
 		      8));
 	free(write_bytes(dir, "notes.txt", "hi", 2));
-	free(write_bytes(dir, "x.safetensors.part", "junk", 4));
-	char *sub = gg_path_join(dir, "sub.safetensors");
-	assert_int_equal(mkdir(sub, 0755), 0); /* a directory: skipped */
+	free(write_bytes(dir, "model.safetensors.part", "junk", 4));
+	/* Beside the shards but not part of the model: never read. */
+	free(write_one(dir, "consolidated.safetensors", "stray"));
+	free(write_bytes(dir, "optimizer.safetensors", "junk", 4));
 	/* The HuggingFace cache links snapshot files to blobs. */
 	char *blob = write_one(elsewhere, "blob", "w");
-	char *link = gg_path_join(dir, "c.safetensors");
+	char *link = gg_path_join(dir, "model-00003-of-00003.safetensors");
 	assert_int_equal(symlink(blob, link), 0);
 
 	struct st_set *set = open_dir_ok(dir);
 	assert_int_equal(set->nfiles, 3);
-	assert_string_equal(set->files[0].name, "c.safetensors");
+	assert_string_equal(set->files[0].name,
+			    "model-00001-of-00003.safetensors");
 	assert_string_equal(set->files[1].name,
-			    "model-00001-of-00002.safetensors");
+			    "model-00002-of-00003.safetensors");
 	assert_string_equal(set->files[2].name,
-			    "model-00002-of-00002.safetensors");
+			    "model-00003-of-00003.safetensors");
 	assert_int_equal(set->ntensors, 4);
-	const char *names[] = { "w", "x", "y", "z" };
-	const uint32_t files[] = { 0, 1, 1, 2 };
+	const char *names[] = { "x", "y", "z", "w" };
+	const uint32_t files[] = { 0, 0, 1, 2 };
 	for (size_t i = 0; i < 4; i++) {
 		assert_string_equal(set->tensors[i].name, names[i]);
 		assert_int_equal(set->tensors[i].file, files[i]);
 		assert_ptr_equal(st_set_find(set, names[i]),
 				 &set->tensors[i]);
 	}
+	assert_null(st_set_find(set, "stray"));
 	st_set_close(set);
-	free(sub);
 	free(blob);
 	free(link);
 	free(elsewhere);
+	free(dir);
+}
+
+/* A name the rule selects must be a regular file: a FIFO or a directory
+ * is refused by name, not skipped (which would drop a shard silently). */
+static void test_dir_selected_not_a_file(void **state)
+{
+	(void)state;
+	char *dir = new_dir();
+	free(write_one(dir, "model-00001-of-00002.safetensors", "a"));
+	char *fifo = gg_path_join(dir, "model-00002-of-00002.safetensors");
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	open_dir_fails(dir, "model-00002-of-00002.safetensors: not a regular "
+		       "file (a FIFO)");
+	unlink(fifo);
+	assert_int_equal(mkdir(fifo, 0755), 0);
+	open_dir_fails(dir, "not a regular file (a directory)");
+	rmdir(fifo);
+	assert_int_equal(symlink("/nonexistent/blob", fifo), 0);
+	open_dir_fails(dir, "model-00002-of-00002.safetensors: No such file");
+	unlink(fifo);
+	free(fifo);
+	free(dir);
+}
+
+/* Adapter directories hold no model*.safetensors: PEFT's file, else
+ * MLX-LM's (whose numbered checkpoints beside it are not the adapter). */
+static void test_dir_adapters(void **state)
+{
+	(void)state;
+	char *dir = new_dir();
+	free(write_one(dir, "adapters.safetensors", "mlx"));
+	free(write_one(dir, "0000100_adapters.safetensors", "mlx"));
+	struct st_set *set = open_dir_ok(dir);
+	assert_int_equal(set->nfiles, 1);
+	assert_string_equal(set->files[0].name, "adapters.safetensors");
+	st_set_close(set);
+	free(write_one(dir, "adapter_model.safetensors", "peft"));
+	set = open_dir_ok(dir);
+	assert_int_equal(set->nfiles, 1);
+	assert_string_equal(set->files[0].name, "adapter_model.safetensors");
+	assert_non_null(st_set_find(set, "peft"));
+	st_set_close(set);
 	free(dir);
 }
 
@@ -351,7 +396,10 @@ static void test_dir_empty(void **state)
 	(void)state;
 	char *dir = new_dir();
 	free(write_bytes(dir, "config.json", "{}", 2));
-	open_dir_fails(dir, "no *.safetensors files");
+	open_dir_fails(dir, "no model*.safetensors files (and no "
+		       "model.safetensors.index.json)");
+	free(write_one(dir, "consolidated.safetensors", "x"));
+	open_dir_fails(dir, "no model*.safetensors files");
 	char *missing = gg_path_join(dir, "missing");
 	open_dir_fails(missing, "No such file");
 	free(missing);
@@ -379,11 +427,23 @@ static void test_too_small(void **state)
 	free(dir);
 }
 
+/* The message must not show the length: it is the file's first 8 bytes,
+ * which for a file that is not safetensors are its content. */
 static void declared_fails(uint64_t hlen, const char *want)
 {
 	char *dir = new_dir();
 	char *p = write_st_declared(dir, "m.safetensors", hlen, "{}", 16);
-	open_path_fails(p, want);
+	struct st_set *set = NULL;
+	gg_err e;
+	const char *paths[] = { p };
+	assert_int_equal(st_set_open_files(paths, 1, &set, &e), -1);
+	assert_non_null(strstr(e.msg, p));
+	if (!strstr(e.msg, want))
+		fail_msg("got \"%s\", want \"%s\"", e.msg, want);
+	char num[24];
+	snprintf(num, sizeof num, "%llu", (unsigned long long)hlen);
+	if (strstr(e.msg, num))
+		fail_msg("\"%s\" shows the header length %s", e.msg, num);
 	free(p);
 	free(dir);
 }
@@ -391,19 +451,19 @@ static void declared_fails(uint64_t hlen, const char *want)
 static void test_header_length(void **state)
 {
 	(void)state;
-	declared_fails(19, "header length 19 runs past the end of the file "
-		       "(26 bytes)");
-	declared_fails(ST_MAX_HEADER, "header length 104857600 runs past the "
-		       "end of the file");
-	declared_fails(ST_MAX_HEADER + 1ull, "header length 104857601 exceeds "
-		       "the 100 MB limit");
-	declared_fails(200ull << 20, "header length 209715200 exceeds the 100 "
-		       "MB limit");
+	declared_fails(19, "not a safetensors file, or truncated (the header "
+		       "length in its first 8 bytes runs past the end of the "
+		       "file, 26 bytes)");
+	declared_fails(ST_MAX_HEADER, "runs past the end of the file");
+	declared_fails(ST_MAX_HEADER + 1ull, "not a safetensors file (the "
+		       "header length in its first 8 bytes is above the "
+		       "format's 100 MB limit)");
+	declared_fails(200ull << 20, "above the format's 100 MB limit");
 	/* 8 + N would wrap to a small number. */
-	declared_fails(UINT64_MAX - 7, "header length 18446744073709551608 "
-		       "exceeds the 100 MB limit");
-	declared_fails(UINT64_MAX, "header length 18446744073709551615 "
-		       "exceeds the 100 MB limit");
+	declared_fails(UINT64_MAX - 7, "above the format's 100 MB limit");
+	declared_fails(UINT64_MAX, "above the format's 100 MB limit");
+	/* ASCII text is the usual case: "# Llama\n" read as a length. */
+	declared_fails(0x0a616d616c4c2023ull, "above the format's 100 MB limit");
 }
 
 static void test_bad_header_text(void **state)
@@ -606,6 +666,26 @@ static void test_index_consistent(void **state)
 	free(dir);
 }
 
+/* With an index, only the shards it names are read: a stray file beside
+ * them, even one called model-*.safetensors, is not part of the model. */
+static void test_index_selects_shards(void **state)
+{
+	(void)state;
+	char *dir = sharded_dir("{'weight_map':{'a':'" SHARD1 "','b':'"
+				SHARD1 "','c':'" SHARD2 "'}}");
+	free(write_one(dir, "consolidated.safetensors", "stray"));
+	free(write_one(dir, "model-00003-of-00003.safetensors", "old"));
+	struct st_set *set = open_dir_ok(dir);
+	assert_int_equal(set->nfiles, 2);
+	assert_string_equal(set->files[0].name, SHARD1);
+	assert_string_equal(set->files[1].name, SHARD2);
+	assert_int_equal(set->ntensors, 3);
+	assert_null(st_set_find(set, "stray"));
+	assert_null(st_set_find(set, "old"));
+	st_set_close(set);
+	free(dir);
+}
+
 static void index_fails(const char *index, const char *want)
 {
 	char *dir = sharded_dir(index);
@@ -633,6 +713,14 @@ static void test_index_mismatch(void **state)
 		    "directory");
 	index_fails("{'weight_map':{'a':'" SHARD1 "','b':'" SHARD1 "','c':3}}",
 		    "weight_map: tensor 'c' maps to a non-string");
+	/* An index must not reach outside the directory. */
+	index_fails("{'weight_map':{'a':'../" SHARD1 "'}}",
+		    "tensor 'a' is mapped to '../" SHARD1 "', which is not a "
+		    "*.safetensors file name in the directory");
+	index_fails("{'weight_map':{'a':'/etc/passwd'}}", "not a *.safetensors");
+	index_fails("{'weight_map':{'a':'..'}}", "not a *.safetensors");
+	index_fails("{'weight_map':{'a':''}}", "not a *.safetensors");
+	index_fails("{'weight_map':{}}", "weight_map names no shard");
 	index_fails("{'metadata':{}}", "weight_map is missing");
 	index_fails("{'weight_map':[]}", "weight_map: expected an object");
 	index_fails("{'weight_map':", "JSON syntax error");
@@ -686,6 +774,33 @@ static void test_file_check(void **state)
 	assert_check_fails(set, "source file changed since mount");
 	st_set_close(set);
 
+	/* Rewritten in place with the same size and the mtime put back, as
+	 * rsync --inplace -t does: only the ctime tells. */
+	set = open_check_ok(path);
+	struct stat before;
+	assert_int_equal(stat(path, &before), 0);
+	int fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	uint8_t zero[4] = { 0 };
+	assert_int_equal(pwrite(fd, zero, sizeof zero, (off_t)set->files[0].size - 4), 4);
+	close(fd);
+	struct timespec restore[2] = { before.st_atim, before.st_mtim };
+	assert_int_equal(utimensat(AT_FDCWD, path, restore, 0), 0);
+	struct stat after;
+	assert_int_equal(stat(path, &after), 0);
+	assert_int_equal(after.st_size, before.st_size);
+	assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+	assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+	assert_int_equal(after.st_ino, before.st_ino);
+	assert_check_fails(set, "source file changed since mount");
+	st_set_close(set);
+
+	/* A chmod changes no byte but is a change all the same. */
+	set = open_check_ok(path);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_check_fails(set, "source file changed since mount");
+	st_set_close(set);
+
 	/* Deleted. */
 	set = open_check_ok(path);
 	assert_int_equal(unlink(path), 0);
@@ -715,6 +830,9 @@ int main(void)
 		cmocka_unit_test(test_overlap),
 		cmocka_unit_test(test_duplicate_across_shards),
 		cmocka_unit_test(test_index_consistent),
+		cmocka_unit_test(test_index_selects_shards),
+		cmocka_unit_test(test_dir_selected_not_a_file),
+		cmocka_unit_test(test_dir_adapters),
 		cmocka_unit_test(test_index_mismatch),
 		cmocka_unit_test(test_file_check),
 	};

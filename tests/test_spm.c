@@ -276,14 +276,14 @@ static void test_length_past_end(void **state)
 	(void)state;
 	struct pb p = { .n = 0 };
 	pb_raw(&p, "\x0a\x05" "ab", 4);
-	expect_fail(&p, "length 5 at byte 1 runs past the end");
+	expect_fail(&p, "the length at byte 1 runs past the end");
 
 	/* Inside a piece: the string claims more than the piece holds, even
 	 * though the file has bytes left after the piece. */
 	p.n = 0;
 	pb_raw(&p, "\x0a\x03" "\x0a\x05" "a", 5);
 	pb_piece(&p, "padding-after", false, 0, false, 0);
-	expect_fail(&p, "length 5 at byte 3 runs past the end");
+	expect_fail(&p, "the length at byte 3 runs past the end");
 }
 
 static void test_bad_wire_types(void **state)
@@ -291,17 +291,17 @@ static void test_bad_wire_types(void **state)
 	(void)state;
 	struct pb p = { .n = 0 };
 	pb_key(&p, 5, 7);
-	expect_fail(&p, "unknown protobuf wire type 7 at byte 0");
+	expect_fail(&p, "unknown protobuf wire type at byte 0");
 	p.n = 0;
 	pb_piece(&p, "ok", false, 0, false, 0);
 	pb_key(&p, 5, 3);
-	expect_fail(&p, "unsupported protobuf group (wire type 3) at byte 6");
+	expect_fail(&p, "unsupported protobuf group at byte 6");
 	p.n = 0;
 	pb_key(&p, 5, 4);
-	expect_fail(&p, "unsupported protobuf group (wire type 4)");
+	expect_fail(&p, "unsupported protobuf group at byte");
 	p.n = 0;
 	pb_byte(&p, 0x02); /* field 0 */
-	expect_fail(&p, "invalid field number 0 at byte 0");
+	expect_fail(&p, "invalid protobuf field number at byte 0");
 }
 
 static void test_truncated_fixed(void **state)
@@ -335,13 +335,13 @@ static void test_bad_piece_type(void **state)
 	(void)state;
 	struct pb p = { .n = 0 };
 	pb_piece(&p, "x", false, 0, true, 7);
-	expect_fail(&p, "piece type 7 at byte 6 is not in 1..6");
+	expect_fail(&p, "piece type at byte 6 is not in 1..6");
 	p.n = 0;
 	pb_piece(&p, "x", false, 0, true, 0);
-	expect_fail(&p, "piece type 0 at byte 6 is not in 1..6");
+	expect_fail(&p, "piece type at byte 6 is not in 1..6");
 	p.n = 0;
 	pb_piece(&p, "x", false, 0, true, UINT64_MAX); /* enum -1 */
-	expect_fail(&p, "piece type -1 at byte 6");
+	expect_fail(&p, "piece type at byte 6");
 }
 
 int main(void)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -123,8 +124,125 @@ static void test_fail_one_line(void **state)
 	assert_int_equal(gg_fail(&e, "%s: bad %d", "f.json", 3), -1);
 	assert_string_equal(e.msg, "f.json: bad 3");
 	gg_fail(&e, "x: %s", "two\nlines\r");
-	assert_string_equal(e.msg, "x: two lines ");
+	assert_string_equal(e.msg, "x: two\\x0alines\\x0d");
+	/* A terminal escape sequence from a file stays inert text. */
+	gg_fail(&e, "name '%s'", "\x1b[2Jgone\x7f");
+	assert_string_equal(e.msg, "name '\\x1b[2Jgone\\x7f'");
 	assert_int_equal(gg_fail(NULL, "ignored"), -1);
+	/* Long messages are cut, never overflow, and stay terminated. */
+	char big[3 * GG_ERR_MAX];
+	memset(big, '\n', sizeof big - 1);
+	big[sizeof big - 1] = 0;
+	gg_fail(&e, "%s", big);
+	assert_true(strlen(e.msg) < GG_ERR_MAX);
+	assert_int_equal(strlen(e.msg) % 4, 0);
+	assert_null(strchr(e.msg, '\n'));
+}
+
+/* A FIFO or a device where a file is expected: refused at once with the
+ * kind named, never waited on (a blocking open of a FIFO with no writer
+ * would hang the test until meson's timeout). */
+static void test_open_input_refuses_non_files(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/gguffs-util-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *fifo = gg_path_join(dir, "config.json");
+	char *link = gg_path_join(dir, "tokenizer.json");
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	assert_int_equal(symlink("/dev/zero", link), 0);
+	struct stat st;
+	gg_err e;
+	char *data;
+	size_t len;
+	assert_int_equal(gg_open_input(fifo, &st, &e), -1);
+	assert_non_null(strstr(e.msg, fifo));
+	assert_non_null(strstr(e.msg, "not a regular file (a FIFO)"));
+	assert_int_equal(gg_read_file(fifo, 100, &data, &len, &e), -1);
+	assert_non_null(strstr(e.msg, "(a FIFO)"));
+	assert_int_equal(gg_read_file(link, 100, &data, &len, &e), -1);
+	assert_non_null(strstr(e.msg, "not a regular file (a character device)"));
+	assert_int_equal(gg_open_own(dir, &st, &e), -1);
+	assert_non_null(strstr(e.msg, "(a directory)"));
+	/* Present, though not files: a reader must not take them as absent. */
+	assert_true(gg_path_exists(fifo));
+	assert_true(gg_path_exists(link));
+	unlink(link);
+	assert_int_equal(symlink("/nonexistent/blob", link), 0);
+	assert_true(gg_path_exists(link)); /* dangling: present, unreadable */
+	assert_false(gg_file_exists(link));
+	unlink(fifo);
+	unlink(link);
+	free(fifo);
+	free(link);
+	rmdir(dir);
+}
+
+/* With the public-only policy (a mount with allow_other), an input other
+ * users could not read themselves is refused, naming the option that
+ * lifts it; a symlink from a private place to a public file is fine. */
+static void test_input_policy(void **state)
+{
+	(void)state;
+	char pub[] = "/tmp/gguffs-util-XXXXXX", priv[] = "/tmp/gguffs-util-XXXXXX";
+	assert_non_null(mkdtemp(pub));
+	assert_non_null(mkdtemp(priv));
+	assert_int_equal(chmod(pub, 0711), 0); /* search is enough */
+	assert_int_equal(chmod(priv, 0700), 0);
+	char *open_f = gg_path_join(pub, "open.json");
+	char *closed_f = gg_path_join(pub, "closed.json");
+	char *hidden_f = gg_path_join(priv, "hidden.json");
+	char *link_f = gg_path_join(priv, "link.json");
+	FILE *f;
+	const char *files[] = { open_f, closed_f, hidden_f };
+	for (size_t i = 0; i < 3; i++) {
+		assert_non_null(f = fopen(files[i], "w"));
+		fputs("{}", f);
+		fclose(f);
+		assert_int_equal(chmod(files[i], 0644), 0);
+	}
+	assert_int_equal(chmod(closed_f, 0640), 0);
+	assert_int_equal(symlink(open_f, link_f), 0);
+	struct stat st;
+	gg_err e;
+	char *data;
+	size_t len;
+
+	/* Policy off: everything opens. */
+	for (size_t i = 0; i < 3; i++) {
+		int fd = gg_open_input(files[i], &st, &e);
+		assert_true(fd >= 0);
+		close(fd);
+	}
+	gg_input_policy(true, "allow_private_sources");
+	assert_int_equal(gg_input_allowed(open_f, &e), 0);
+	assert_int_equal(gg_input_allowed(link_f, &e), 0);
+	assert_int_equal(gg_read_file(link_f, 100, &data, &len, &e), 0);
+	free(data);
+	assert_int_equal(gg_read_file(closed_f, 100, &data, &len, &e), -1);
+	assert_non_null(strstr(e.msg, "other users cannot read it"));
+	assert_non_null(strstr(e.msg, "0640"));
+	assert_non_null(strstr(e.msg, "-o allow_private_sources"));
+	assert_null(strstr(e.msg, "{}")); /* never the content */
+	assert_int_equal(gg_open_input(hidden_f, &st, &e), -1);
+	assert_non_null(strstr(e.msg, "other users cannot reach it"));
+	assert_non_null(strstr(e.msg, priv));
+	/* Files gguffs wrote itself are not inputs. */
+	int fd = gg_open_own(hidden_f, &st, &e);
+	assert_true(fd >= 0);
+	close(fd);
+	gg_input_policy(false, NULL);
+	assert_int_equal(gg_input_allowed(closed_f, &e), 0);
+
+	for (size_t i = 0; i < 3; i++)
+		unlink(files[i]);
+	unlink(link_f);
+	rmdir(pub);
+	rmdir(priv);
+	free(open_f);
+	free(closed_f);
+	free(hidden_f);
+	free(link_f);
 }
 
 static void test_read_file(void **state)
@@ -169,6 +287,8 @@ int main(void)
 		cmocka_unit_test(test_path_join_root),
 		cmocka_unit_test(test_fail_one_line),
 		cmocka_unit_test(test_read_file),
+		cmocka_unit_test(test_open_input_refuses_non_files),
+		cmocka_unit_test(test_input_policy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
