@@ -17,7 +17,9 @@ static bool same_identity(const struct st_file *x, const struct st_file *y)
 	return strcmp(x->path, y->path) == 0 && x->dev == y->dev &&
 	       x->ino == y->ino && x->size == y->size &&
 	       x->mtime.tv_sec == y->mtime.tv_sec &&
-	       x->mtime.tv_nsec == y->mtime.tv_nsec;
+	       x->mtime.tv_nsec == y->mtime.tv_nsec &&
+	       x->ctime.tv_sec == y->ctime.tv_sec &&
+	       x->ctime.tv_nsec == y->ctime.tv_nsec;
 }
 
 static bool same_view(const struct gg_view *x, const struct gg_view *y)

@@ -90,6 +90,34 @@ static void test_touched_shard(void **state)
 	free(dir);
 }
 
+/* A chmod moves only the ctime, which st_file_check watches: the source
+ * counts as changed, so SIGUSR1 can clear the EIO it causes. */
+static void test_chmod_counts(void **state)
+{
+	(void)state;
+	char *dir = copy_fixture();
+	struct gg_model *a = open_model_dir(dir, GG_PROFILE_LLAMACPP);
+	char *shard = gg_path_join(dir, SHARD2);
+	struct stat st;
+	assert_int_equal(stat(shard, &st), 0);
+	usleep(20000); /* a coarse clock must tick */
+	assert_int_equal(chmod(shard, st.st_mode ^ 0040), 0);
+	gg_err e;
+	assert_int_equal(st_file_check(&a->st->files[1], &e), -1);
+	struct gg_model *b = open_model_dir(dir, GG_PROFILE_LLAMACPP);
+	struct gg_modeldiff d;
+	gg_modeldiff(a, b, &d);
+	assert_true(d.same_layout);
+	assert_int_equal(d.changed_sources, 1);
+	assert_true(d.naffected > 0);
+	gg_modeldiff_free(&d);
+	gg_model_close(a);
+	gg_model_close(b);
+	free(shard);
+	remove_tree(dir);
+	free(dir);
+}
+
 static void test_config_changes_header(void **state)
 {
 	(void)state;
@@ -127,6 +155,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_files),
 		cmocka_unit_test(test_touched_shard),
+		cmocka_unit_test(test_chmod_counts),
 		cmocka_unit_test(test_config_changes_header),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
