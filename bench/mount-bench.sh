@@ -227,7 +227,8 @@ seq_read() { # name dir
     case $((i % 3)) in
       1) order="cat ptfs gguffs" ;; 2) order="ptfs gguffs cat" ;; 0) order="gguffs cat ptfs" ;;
     esac
-    for v in $order; do pretouch; run_variant "$name" "$dir" "$v"; done
+    # Warm sources before every run: a gguffs run drops the pages it read.
+    for v in $order; do cat $(shards_of "$dir") >/dev/null; pretouch; run_variant "$name" "$dir" "$v"; done
   done
   local c p g
   c=$(median <"$WORK/$name.cat"); p=$(median <"$WORK/$name.ptfs"); g=$(median <"$WORK/$name.gguffs")
@@ -364,6 +365,7 @@ fi
 # ---- 6. high-latency sources ----
 echo "== 6. sources behind ptfs with no delay and with ${DELAY_MS} ms per read, $REPS interleaved runs"
 lat_run() { # delay: appends ready ms (GLM) and GB/s (BF16)
+  cat $(shards_of "$GLM") >/dev/null
   src_start "$GLM" "$1"
   start "$GGUFFS" -f "$SRC" "$MNT"
   echo "$READY_MS" >>"$WORK/lat.ready.$1"

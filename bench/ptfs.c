@@ -53,6 +53,8 @@ static void *pt_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->kernel_cache = 1;
 	cfg->attr_timeout = cfg->entry_timeout = 86400;
 	cfg->nullpath_ok = 1;
+	/* Real inode numbers: gguffs keys its tokenizer cache on them. */
+	cfg->use_ino = 1;
 	pthread_t t;
 	if (pthread_create(&t, NULL, raise_readahead, NULL) == 0)
 		pthread_detach(t);

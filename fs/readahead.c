@@ -16,8 +16,10 @@ bool vfs_ra_next(struct vfs_ra *ra, uint64_t off, uint64_t len,
 	bool seq = off <= last + slack && off + slack >= last;
 	uint64_t have = atomic_load(&ra->ahead_to);
 	if (!seq) {
-		/* Restart the stream here; what was handed out stays out. */
-		atomic_compare_exchange_strong(&ra->ahead_to, &have, end);
+		/* A seek far back restarts the stream there; a straggler of
+		 * the stream (behind it by less than a window) does not. */
+		if (end + window + slack < have)
+			atomic_compare_exchange_strong(&ra->ahead_to, &have, end);
 		return false;
 	}
 	uint64_t want = end + window < limit ? end + window : limit;

@@ -434,12 +434,16 @@ static int prefetch_piece(void *arg, size_t ti, uint64_t toff, uint64_t tlen)
 	return 0;
 }
 
-/* Called for each read of output file fi through handle h. */
-static void prefetch_after(struct vfs *v, struct vfs_handle *h, uint32_t fi,
+/* Called for each read of output file fi through handle h, before it is
+ * served: the pool then works ahead while this thread serves the read. */
+static void prefetch_ahead(struct vfs *v, struct vfs_handle *h, uint32_t fi,
 			   uint64_t off, size_t size)
 {
 	const struct gg_outfile *f = &v->m->files[fi];
 	uint64_t from, to;
+	if (off >= f->size)
+		return;
+	size = min_sz(size, f->size - off);
 	if (!v->pool || !vfs_ra_next(&h->ra, off, size, PREFETCH_WINDOW,
 				     PREFETCH_SLACK, f->size, &from, &to))
 		return;
@@ -1142,9 +1146,8 @@ ssize_t vfs_read(struct vfs *v, struct vfs_handle *h, void *buf, size_t size,
 	pthread_rwlock_rdlock(&v->model_lock);
 	switch (n->kind) {
 	case VFS_GGUF:
+		prefetch_ahead(v, h, n->file, off, size);
 		r = read_gguf(v, n->file, buf, size, off);
-		if (r > 0)
-			prefetch_after(v, h, n->file, off, (size_t)r);
 		break;
 	case VFS_TENSOR:
 		r = read_tensor_file(v, n, buf, size, off);

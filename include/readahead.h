@@ -6,8 +6,9 @@
  * whether a request continues the stream (it starts within `slack` bytes
  * of where the previous one ended) and, if so, which range ahead of it is
  * new to prefetch: up to `window` bytes past the request, never a range
- * handed out before. A jump (a random reader, a seek) hands out nothing and
- * restarts the stream where the request ends.
+ * handed out before while the stream goes on. A jump (a random reader, a
+ * seek) hands out nothing; a jump back by more than window + slack behind
+ * what was handed out restarts the stream where the request ends.
  *
  * Thread-safe: concurrent requests on one vfs_ra each get disjoint ranges.
  */
