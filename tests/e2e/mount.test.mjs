@@ -459,10 +459,15 @@ describe('source page cache', () => {
   for (const fx of ['llama-bf16-3shard-rope3', 'llama-f32-tied']) {
     for (const keep of [false, true]) {
       test(`${fx}: ${keep ? 'keep_source_cache keeps' : 'default drops'} source pages, bytes unchanged`, async () => {
-        const hf = path.join(FIXTURES, fx), ref = convert(fx, 'llamacpp'), refBuf = fs.readFileSync(ref);
+        // A private copy: other tests' mounts of the shared fixture drop
+        // (and their reads cache) its pages while this one measures them.
+        const hf = copyDir(path.join(FIXTURES, fx)), ref = convert(fx, 'llamacpp'), refBuf = fs.readFileSync(ref);
         const shards = shardsOf(hf), total = shards.reduce((n, f) => n + fs.statSync(f).size, 0);
         const opts = keep ? ['-o', 'keep_source_cache'] : [];
-        for (const f of shards) fs.readFileSync(f); // warm
+        for (const f of shards) { // written back (dirty pages cannot be dropped), then warm
+          const fd = fs.openSync(f, 'r'); fs.fsyncSync(fd); fs.closeSync(fd);
+          fs.readFileSync(f);
+        }
         assert.ok(residentBytes(shards) > total * 0.9, 'shards cached before the read');
         await withMount(hf, opts, async m => {
           assertSameBytes(fs.readFileSync(path.join(m.mnt, 'model.gguf')), refBuf, 'whole model.gguf');
