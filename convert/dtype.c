@@ -53,8 +53,19 @@ const char *gg_type_name(enum gg_type t)
 	case GG_TYPE_F16: return "F16";
 	case GG_TYPE_BF16: return "BF16";
 	case GG_TYPE_U8: return "U8";
-	default: return NULL;
+	case GG_TYPE_MXFP4: return "MXFP4";
+	case GG_TYPE_Q4_0: return "Q4_0";
+	case GG_TYPE_Q4_1: return "Q4_1";
+	case GG_TYPE_Q5_0: return "Q5_0";
+	case GG_TYPE_Q5_1: return "Q5_1";
+	case GG_TYPE_Q8_0: return "Q8_0";
+	case GG_TYPE_Q2_K: return "Q2_K";
+	case GG_TYPE_Q3_K: return "Q3_K";
+	case GG_TYPE_Q4_K: return "Q4_K";
+	case GG_TYPE_Q5_K: return "Q5_K";
+	case GG_TYPE_Q6_K: return "Q6_K";
 	}
+	return NULL;
 }
 
 int gg_type_from_safetensors(const char *s)

@@ -5,8 +5,10 @@
  * buffer turns that into -EIO for the one read that hit it.
  */
 #include "engine.h"
+#include "quant.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <math.h>
@@ -18,7 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static _Atomic uint64_t stat_src_bytes, stat_copy_bytes, stat_convert_elems, stat_repack_bytes;
+static _Atomic uint64_t stat_src_bytes, stat_copy_bytes, stat_convert_elems, stat_repack_bytes,
+	stat_quant_rows, stat_quant_bytes;
 static gg_src_trace_fn trace_fn;
 static void *trace_arg;
 
@@ -28,6 +31,8 @@ void gg_engine_stats_get(struct gg_engine_stats *out)
 	out->copy_bytes = atomic_load_explicit(&stat_copy_bytes, memory_order_relaxed);
 	out->convert_elems = atomic_load_explicit(&stat_convert_elems, memory_order_relaxed);
 	out->repack_bytes = atomic_load_explicit(&stat_repack_bytes, memory_order_relaxed);
+	out->quant_rows = atomic_load_explicit(&stat_quant_rows, memory_order_relaxed);
+	out->quant_bytes = atomic_load_explicit(&stat_quant_bytes, memory_order_relaxed);
 }
 
 void gg_engine_set_trace(gg_src_trace_fn fn, void *arg)
@@ -137,22 +142,38 @@ static void apply_op(enum gg_op op, float *x, size_t n)
 	}
 }
 
-/* Convert n contiguous source elements to the output type, applying op. */
+/* The type of the elements the view produces: the output type, or for a
+ * quantized tensor the type of the values it quantizes. */
+static enum gg_type elem_type(const struct gg_tensor *t)
+{
+	return gg_quant_supported(t->type) ? t->value_type : t->type;
+}
+
+/* Convert n contiguous source elements to the element type, applying op
+ * and rounding through value_type on the way. */
 static void emit(const struct gg_tensor *t, enum gg_type stype,
 		 const uint8_t *src, uint64_t n, uint8_t *out)
 {
 	atomic_fetch_add_explicit(&stat_convert_elems, n, memory_order_relaxed);
-	if (t->op == GG_OP_NONE) {
-		gg_convert(stype, src, t->type, out, n);
+	enum gg_type ot = elem_type(t), vt = t->value_type;
+	if (t->op == GG_OP_NONE && vt == ot) {
+		gg_convert(stype, src, ot, out, n);
 		return;
 	}
-	size_t ssz = gg_type_size(stype), osz = gg_type_size(t->type);
+	size_t ssz = gg_type_size(stype), osz = gg_type_size(ot);
 	float tmp[OP_BLOCK];
+	uint16_t rounded[OP_BLOCK];
 	while (n > 0) {
 		size_t k = n < OP_BLOCK ? (size_t)n : OP_BLOCK;
 		gg_convert(stype, src, GG_TYPE_F32, tmp, k);
-		apply_op(t->op, tmp, k);
-		gg_convert(GG_TYPE_F32, tmp, t->type, out, k);
+		if (t->op != GG_OP_NONE)
+			apply_op(t->op, tmp, k);
+		if (vt == ot || vt == GG_TYPE_F32) {
+			gg_convert(GG_TYPE_F32, tmp, ot, out, k);
+		} else {
+			gg_convert(GG_TYPE_F32, tmp, vt, rounded, k);
+			gg_convert(vt, rounded, ot, out, k);
+		}
 		src += k * ssz;
 		out += k * osz;
 		n -= k;
@@ -176,7 +197,7 @@ static void emit_strided(const struct gg_tensor *t, const struct gg_src *s,
 			 const uint8_t *base, int64_t first, int64_t stride,
 			 uint64_t n, uint8_t *out)
 {
-	size_t ssz = gg_type_size(s->type), osz = gg_type_size(t->type);
+	size_t ssz = gg_type_size(s->type), osz = gg_type_size(elem_type(t));
 	uint8_t tmp[GATHER_BLOCK * 4];
 	while (n > 0) {
 		size_t k = n < GATHER_BLOCK ? (size_t)n : GATHER_BLOCK;
@@ -204,7 +225,7 @@ static void emit_transposed(const struct gg_tensor *t, const struct gg_src *s,
 			    const uint8_t *base, int64_t el0, uint64_t rows,
 			    uint64_t cols, int64_t col_stride, uint8_t *out)
 {
-	size_t ssz = gg_type_size(s->type), osz = gg_type_size(t->type);
+	size_t ssz = gg_type_size(s->type), osz = gg_type_size(elem_type(t));
 	uint8_t tile[TILE_ROWS * TILE_COLS * 4], row[TILE_COLS * 4];
 	for (uint64_t c0 = 0; c0 < cols; c0 += TILE_COLS) {
 		uint64_t cn = cols - c0 < TILE_COLS ? cols - c0 : TILE_COLS;
@@ -255,7 +276,7 @@ static void fill_view(const struct gg_tensor *t, const struct gg_src *s,
 		      const uint8_t *base, uint64_t e0, uint64_t n, uint8_t *out)
 {
 	const struct gg_view *v = &t->view;
-	size_t ssz = gg_type_size(s->type), osz = gg_type_size(t->type);
+	size_t ssz = gg_type_size(s->type), osz = gg_type_size(elem_type(t));
 	int last = v->ndim - 1;
 	uint64_t idx[GG_VIEW_MAX_DIMS];
 	uint64_t rem = e0;
@@ -354,7 +375,7 @@ static uint64_t tensor_units(const struct gg_tensor *t)
 
 static size_t unit_bytes(const struct gg_tensor *t)
 {
-	return t->op == GG_OP_MXFP4_REPACK ? MXFP4_BLOCK_BYTES : gg_type_size(t->type);
+	return t->op == GG_OP_MXFP4_REPACK ? MXFP4_BLOCK_BYTES : gg_type_size(elem_type(t));
 }
 
 static const uint8_t *src_base(const struct gg_outfile *f, const struct gg_src *s)
@@ -461,6 +482,56 @@ static int copy_bytes(const struct gg_outfile *f, const struct gg_tensor *t,
 	return st_file_check(file, e) ? -EIO : 0; /* a change during the read */
 }
 
+/* Rows of a quantized tensor are made in batches of about this many values
+ * (whole rows; at least one). */
+#define QUANT_BATCH (64u << 10)
+
+/* Bytes [off, off+len) of quantized tensor t: the rows covering the range
+ * are made as value_type elements, widened to F32 and quantized; a batch
+ * lying wholly inside the range is quantized straight into buf. */
+static int quant_read(const struct gg_outfile *f, const struct gg_tensor *t,
+		      uint64_t off, size_t len, uint8_t *buf, gg_err *e)
+{
+	const uint64_t ne0 = t->ne[0], rb = gg_row_size(t->type, ne0);
+	const size_t vsz = gg_type_size(t->value_type);
+	uint64_t r = off / rb, rend = (off + len + rb - 1) / rb;
+	uint64_t batch = QUANT_BATCH / ne0 ? QUANT_BATCH / ne0 : 1;
+	if (batch > rend - r)
+		batch = rend - r;
+	float *x = malloc(batch * ne0 * sizeof *x);
+	uint8_t *v = t->value_type == GG_TYPE_F32 ? (uint8_t *)x :
+		     malloc(batch * ne0 * vsz);
+	uint8_t *q = malloc(batch * rb);
+	int rc = 0;
+	if (!x || !v || !q) {
+		rc = gg_fail(e, "%s: out of memory quantizing %s", f->name, t->name);
+		goto out;
+	}
+	for (; r < rend; r += batch) {
+		uint64_t k = rend - r < batch ? rend - r : batch;
+		if ((rc = compute_elements(f, t, r * ne0, k * ne0, v, e)))
+			goto out;
+		if (v != (uint8_t *)x)
+			gg_convert(t->value_type, v, GG_TYPE_F32, x, k * ne0);
+		atomic_fetch_add_explicit(&stat_quant_rows, k, memory_order_relaxed);
+		atomic_fetch_add_explicit(&stat_quant_bytes, k * rb, memory_order_relaxed);
+		uint64_t qa = r * rb, qb = qa + k * rb;
+		if (qa >= off && qb <= off + len) {
+			gg_quantize(t->type, x, buf + (qa - off), k, ne0);
+			continue;
+		}
+		gg_quantize(t->type, x, q, k, ne0);
+		uint64_t a = qa > off ? qa : off, b = qb < off + len ? qb : off + len;
+		memcpy(buf + (a - off), q + (a - qa), (size_t)(b - a));
+	}
+out:
+	if (v != (uint8_t *)x)
+		free(v);
+	free(x);
+	free(q);
+	return rc ? -EIO : 0;
+}
+
 int gg_tensor_read(const struct gg_outfile *f, const struct gg_tensor *t,
 		   uint64_t off, size_t len, void *out, gg_err *e)
 {
@@ -471,6 +542,10 @@ int gg_tensor_read(const struct gg_outfile *f, const struct gg_tensor *t,
 	}
 	if (t->is_copy)
 		return copy_bytes(f, t, off, len, buf, e);
+	if (len == 0)
+		return 0;
+	if (gg_quant_supported(t->type))
+		return quant_read(f, t, off, len, buf, e);
 	size_t es = unit_bytes(t);
 	uint8_t one[MXFP4_BLOCK_BYTES];
 	/* A partial first element: compute it whole, copy the wanted bytes. */

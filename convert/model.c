@@ -1,5 +1,6 @@
 /* model.c - open a HuggingFace directory as virtual GGUF files (model.h). */
 #include "model.h"
+#include "outtype.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -75,6 +76,15 @@ int gg_options_parse(char *s, struct gg_options *opt, char **rest, gg_err *e)
 				return -1;
 		} else if (eq && eq - tok == 4 && strncmp(tok, "base", 4) == 0) {
 			opt->base = eq + 1;
+		} else if (eq && eq - tok == 4 && strncmp(tok, "type", 4) == 0) {
+			if (gg_ftype_parse(eq + 1, &opt->ftype, e))
+				return -1;
+			opt->has_ftype = true;
+		} else if (eq && eq - tok == 11 && strncmp(tok, "mmproj_type", 11) == 0) {
+			if (gg_ftype_parse(eq + 1, &opt->aux_ftype, e) ||
+			    gg_outtype_check("mmproj_type", GG_ROLE_AUX, opt->aux_ftype, e))
+				return -1;
+			opt->has_aux_ftype = true;
 		} else if (rest) {
 			size_t n = strlen(tok);
 			unknown = gg_realloc(unknown, ulen + n + 2);
@@ -319,6 +329,25 @@ static int pick_arch(const cJSON *config, const char *path,
 	return 0;
 }
 
+/* type= (and mmproj_type= for mmproj.gguf) on one output file. */
+static int apply_types(const struct gg_model *m, struct gg_outfile *f, gg_err *e)
+{
+	bool mmproj = strcmp(f->name, "mmproj.gguf") == 0;
+	if (mmproj && m->opt.has_aux_ftype)
+		return gg_outfile_apply_ftype(f, m->opt.aux_ftype, m->opt.profile,
+					      !m->arch->no_upstream, e);
+	if (!m->opt.has_ftype)
+		return 0;
+	if (mmproj && gg_outtype_check(f->name, GG_ROLE_AUX, m->opt.ftype, e)) {
+		gg_fail(e, "mmproj.gguf: type=%s: this file takes F32, F16, BF16 or "
+			"Q8_0; add mmproj_type= with one of them",
+			gg_ftype_name(m->opt.ftype));
+		return -1;
+	}
+	return gg_outfile_apply_ftype(f, m->opt.ftype, m->opt.profile,
+				      !m->arch->no_upstream, e);
+}
+
 int gg_model_open(const char *dir, const struct gg_options *opt,
 		  struct gg_model **out, gg_err *e)
 {
@@ -357,6 +386,8 @@ int gg_model_open(const char *dir, const struct gg_options *opt,
 		goto out;
 	for (size_t i = 0; i < m->nfiles; i++) {
 		m->files[i].st = m->st;
+		if (apply_types(m, &m->files[i], e))
+			goto out;
 		if (gg_outfile_finish(&m->files[i], e))
 			goto out;
 	}

@@ -1,5 +1,6 @@
 /* plan.c - building and finishing output file descriptions (plan.h). */
 #include "plan.h"
+#include "quant.h"
 
 #include "gguf_reader.h"
 #include "quant.h"
@@ -108,6 +109,15 @@ bool gg_view_is_contiguous(const struct gg_view *v)
 	return true;
 }
 
+static uint64_t tensor_bytes(const struct gg_tensor *t)
+{
+	if (gg_type_size(t->type) || t->n_dims == 0 || t->ne[0] == 0)
+		return t->nelem * gg_type_size(t->type);
+	/* A block type: whole blocks per row (0 when they do not divide the
+	 * row, which tensor_validate refuses). */
+	return gg_row_size(t->type, t->ne[0]) * (t->nelem / t->ne[0]);
+}
+
 static void tensor_set_shape(struct gg_tensor *t, const uint64_t *shape, int ndim)
 {
 	t->n_dims = (uint32_t)ndim;
@@ -116,13 +126,15 @@ static void tensor_set_shape(struct gg_tensor *t, const uint64_t *shape, int ndi
 		t->ne[d] = shape[ndim - 1 - d];
 		t->nelem *= shape[d];
 	}
-	if (gg_type_size(t->type) || ndim == 0 || t->ne[0] == 0) {
-		t->nbytes = t->nelem * gg_type_size(t->type);
-		return;
-	}
-	/* A block type: whole blocks per row (0 when they do not divide the
-	 * row, which tensor_validate refuses). */
-	t->nbytes = gg_row_size(t->type, t->ne[0]) * (t->nelem / t->ne[0]);
+	t->nbytes = tensor_bytes(t);
+}
+
+void gg_tensor_set_type(struct gg_tensor *t, enum gg_type type,
+			enum gg_type value_type)
+{
+	t->type = type;
+	t->value_type = value_type;
+	t->nbytes = tensor_bytes(t);
 }
 
 static size_t name_slot(const struct gg_outfile *f, const char *name)
@@ -163,6 +175,7 @@ struct gg_tensor *gg_outfile_add(struct gg_outfile *f, const char *name,
 	memset(t, 0, sizeof *t);
 	t->name = gg_strdup(name);
 	t->type = type;
+	t->value_type = type;
 	tensor_set_shape(t, shape, ndim);
 	if (f->ntensors * 2 > f->name_index_cap)
 		index_rebuild(f, f->ntensors);
@@ -349,9 +362,15 @@ static int tensor_validate(const struct gg_outfile *f, struct gg_tensor *t,
 			   gg_err *e)
 {
 	bool repack = t->op == GG_OP_MXFP4_REPACK;
-	/* An element type with a GGUF id, or MXFP4 from a repack: never U8. */
+	bool quant = gg_quant_supported(t->type);
+	/* An element type with a GGUF id, MXFP4 from a repack, or a block type
+	 * quantized from plain values (whole blocks per row): never U8. */
+	bool plain_values = gg_type_size(t->value_type) &&
+			    gguf_ggml_type_name((uint32_t)t->value_type);
 	if (repack ? t->type != GG_TYPE_MXFP4 || t->nbytes == 0 :
-		     gg_type_size(t->type) == 0 || !gguf_ggml_type_name((uint32_t)t->type))
+	    quant ? !plain_values || t->ne[0] % gg_quant_block(t->type) != 0 :
+		    !plain_values || gg_type_size(t->type) == 0 ||
+		    !gguf_ggml_type_name((uint32_t)t->type))
 		return gg_fail(e, "%s: tensor %s: unsupported output type %d",
 			       f->name, t->name, (int)t->type);
 	if (t->nsrc == 0)
@@ -382,7 +401,8 @@ static void tensor_mark_copy(struct gg_tensor *t)
 {
 	const struct gg_src *s = &t->srcs[0];
 	t->is_copy = t->nsrc == 1 && s->st && s->type == t->type && !s->scales &&
-		     t->op == GG_OP_NONE && gg_view_is_contiguous(&t->view);
+		     t->value_type == t->type && t->op == GG_OP_NONE &&
+		     gg_view_is_contiguous(&t->view);
 	if (t->is_copy) {
 		t->copy_file = s->st->file;
 		t->copy_offset = s->st->offset + t->view.base * gg_type_size(t->type);

@@ -37,8 +37,8 @@
 #define READ_AHEAD_KB 4096
 
 struct cli {
-	char *profile, *cache_size, *chunk_size, *base;
-	char *model_opts;  /* "profile=.."; the model keeps pointers into it */
+	char *profile, *cache_size, *chunk_size, *base, *type, *mmproj_type;
+	char *model_opts;  /* "profile=..,type=.."; the model keeps pointers into it */
 	char *base_dir;    /* base= resolved (hub.h) */
 	unsigned max_read;
 	int keep_source_cache;
@@ -62,6 +62,8 @@ static const struct fuse_opt cli_opts[] = {
 	CLI_OPT("cache_size=%s", cache_size),
 	CLI_OPT("chunk_size=%s", chunk_size),
 	CLI_OPT("base=%s", base),
+	CLI_OPT("type=%s", type),
+	CLI_OPT("mmproj_type=%s", mmproj_type),
 	{ "keep_source_cache", offsetof(struct cli, keep_source_cache), 1 },
 	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
 	FUSE_OPT_KEY("rw", KEY_RW),
@@ -307,6 +309,9 @@ static void usage(const char *prog)
 	       "    -o cache_size=BYTES    chunk cache budget, K/M/G suffixes (default 64M)\n"
 	       "    -o chunk_size=BYTES    chunk size, 1M..256M (default 4M)\n"
 	       "    -o base=MODEL          base model for LoRA adapters (or a GGUF file)\n"
+	       "    -o type=NAME           tensor types: F32, F16, BF16, or a llama-quantize\n"
+	       "                           type (Q8_0, Q4_K_M, ...) computed lazily\n"
+	       "    -o mmproj_type=NAME    mmproj.gguf's type: F32, F16, BF16, Q8_0\n"
 	       "    -o keep_source_cache   keep source pages read in the page cache\n"
 	       "                           (default: drop them once served)\n"
 	       "    -o allow_private_sources  with allow_other: also serve sources\n"
@@ -400,13 +405,24 @@ static int model_options(struct cli *c, struct gg_options *o, gg_err *e)
 		hub_model_free(&hb);
 		o->base = c->base_dir;
 	}
-	if (!c->profile)
-		return 0;
-	size_t n = strlen(c->profile) + sizeof "profile=";
-	c->model_opts = malloc(n); /* the parser keeps pointers into it */
+	/* The engine's own parser reads profile=, type=, mmproj_type=. */
+	const char *keys[] = { "profile", "type", "mmproj_type" };
+	const char *vals[] = { c->profile, c->type, c->mmproj_type };
+	size_t n = 1;
+	for (size_t i = 0; i < 3; i++)
+		n += vals[i] ? strlen(keys[i]) + strlen(vals[i]) + 2 : 0;
+	c->model_opts = calloc(1, n); /* the parser keeps pointers into it */
 	if (!c->model_opts)
 		return gg_fail(e, "out of memory");
-	snprintf(c->model_opts, n, "profile=%s", c->profile);
+	for (size_t i = 0; i < 3; i++) {
+		if (!vals[i])
+			continue;
+		if (*c->model_opts)
+			strcat(c->model_opts, ",");
+		strcat(c->model_opts, keys[i]);
+		strcat(c->model_opts, "=");
+		strcat(c->model_opts, vals[i]);
+	}
 	return gg_options_parse(c->model_opts, o, NULL, e);
 }
 
@@ -585,6 +601,8 @@ out:
 	free(fo.mountpoint);
 	free(cli.hfdir);
 	free(cli.profile);
+	free(cli.type);
+	free(cli.mmproj_type);
 	free(cli.cache_size);
 	free(cli.chunk_size);
 	free(cli.base);

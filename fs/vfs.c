@@ -29,6 +29,7 @@
 #include "log.h"
 #include "modeldiff.h"
 #include "pool.h"
+#include "quant.h"
 #include "readahead.h"
 #include "srcdrop.h"
 #include "vfs.h"
@@ -100,6 +101,7 @@ struct vfs {
 
 	atomic_uint_fast64_t bytes_copied, reads, read_errors;
 	atomic_uint_fast64_t prefetch_chunks, prefetch_source_bytes;
+	atomic_uint_fast64_t quant_chunks; /* chunks of quantized tensors made */
 };
 
 /* Prefetch for a sequential reader: this far past its latest request
@@ -229,6 +231,16 @@ static uint64_t row_bytes(const struct gg_tensor *t)
 	return rows && t->nbytes % rows == 0 ? t->nbytes / rows : 0;
 }
 
+/* Chunk size for tensor t: a quantized tensor's chunks are whole rows,
+ * so no row is quantized twice (at the edges of two chunks). */
+static uint64_t chunk_bytes(const struct vfs *v, const struct gg_tensor *t)
+{
+	uint64_t rb = gg_quant_supported(t->type) ? row_bytes(t) : 0;
+	if (!rb || rb > v->chunk_size)
+		return v->chunk_size;
+	return v->chunk_size / rb * rb;
+}
+
 struct parts {
 	const struct gg_outfile *f;
 	const struct gg_tensor *t;
@@ -288,6 +300,8 @@ static int load_chunk(uint64_t key, void *buf, size_t cap, size_t *len,
 	int rc = compute_parallel(la->v, la->f, la->t, la->start, buf, la->len);
 	if (rc)
 		return rc;
+	if (gg_quant_supported(la->t->type))
+		atomic_fetch_add_explicit(&la->v->quant_chunks, 1, memory_order_relaxed);
 	*len = la->len;
 	return 0;
 }
@@ -298,7 +312,7 @@ static int get_chunk(struct vfs *v, uint32_t fi, uint32_t ti, uint64_t c,
 {
 	const struct gg_outfile *f = &v->m->files[fi];
 	const struct gg_tensor *t = &f->tensors[ti];
-	const uint64_t cs = v->chunk_size;
+	const uint64_t cs = chunk_bytes(v, t);
 	struct load_arg la = {v, f, t, c * cs, min_sz(cs, t->nbytes - c * cs)};
 	int rc = chunk_cache_get_sized(v->cache, chunk_key(fi, t->offset + c * cs),
 				       la.len, load_chunk, &la, out);
@@ -320,7 +334,7 @@ static int read_tensor(struct vfs *v, uint32_t fi, uint32_t ti, uint64_t off,
 	const struct gg_tensor *t = &f->tensors[ti];
 	if (t->is_copy)
 		return read_direct(v, f, t, off, buf, len);
-	const uint64_t cs = v->chunk_size;
+	const uint64_t cs = chunk_bytes(v, t);
 	while (len) {
 		uint64_t c = off / cs;
 		size_t coff = (size_t)(off % cs);
@@ -420,8 +434,8 @@ static int prefetch_piece(void *arg, size_t ti, uint64_t toff, uint64_t tlen)
 		w->pending = (struct source_job){ v, sf, lo, hi };
 		return 0;
 	}
-	for (uint64_t c = toff / v->chunk_size;
-	     c * v->chunk_size < toff + tlen; c++) {
+	const uint64_t cs = chunk_bytes(v, t);
+	for (uint64_t c = toff / cs; c * cs < toff + tlen; c++) {
 		struct chunk_job *j = malloc(sizeof *j);
 		if (!j)
 			return -1;
@@ -756,6 +770,11 @@ static char *stats_json(struct vfs *v)
 	cJSON_AddItemToObject(e, "copy_bytes", json_u64(es.copy_bytes));
 	cJSON_AddStringToObject(e, "convert_kernel", gg_convert_kernel());
 	cJSON_AddItemToObject(o, "reloads", json_u64(atomic_load(&v->reloads)));
+	cJSON *q = cJSON_AddObjectToObject(o, "quant");
+	cJSON_AddItemToObject(q, "chunks", json_u64(atomic_load(&v->quant_chunks)));
+	cJSON_AddItemToObject(q, "rows", json_u64(es.quant_rows));
+	cJSON_AddItemToObject(q, "bytes", json_u64(es.quant_bytes));
+	cJSON_AddStringToObject(q, "kernel", gg_quant_kernel());
 	json_errors(v, o);
 	char *s = cJSON_Print(o);
 	cJSON_Delete(o);

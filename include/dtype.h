@@ -42,7 +42,7 @@ enum gg_type {
 /* Bytes per element of F32/F16/BF16 (and 1 for the source-only U8); 0 for
  * a block type or an unknown id. */
 size_t gg_type_size(enum gg_type t);
-/* "F32", "F16", "BF16", "U8", or NULL for any other type id. */
+/* "F32", "Q4_K", "U8", ... for the ids above; NULL for any other id. */
 const char *gg_type_name(enum gg_type t);
 /* Parse a safetensors dtype string ("F32", "F16", "BF16", "U8"); -1 if
  * unsupported. */

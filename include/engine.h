@@ -41,6 +41,8 @@ struct gg_engine_stats {
 	/* Output bytes made by byte repacks (GG_OP_MXFP4_REPACK): no
 	 * arithmetic, only nibble moves. */
 	uint64_t repack_bytes;
+	uint64_t quant_rows; /* rows of block-quantized tensors made */
+	uint64_t quant_bytes; /* their bytes */
 };
 
 /* Fill buf with bytes [off, off+len) of f. Reads past the end of the file

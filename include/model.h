@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "ftype.h"
 #include "plan.h"
 #include "safetensors.h"
 #include "util.h"
@@ -27,9 +28,13 @@ enum gg_profile {
 struct gg_options {
 	enum gg_profile profile;
 	const char *base; /* LoRA: base model directory or GGUF file */
+	bool has_ftype;   /* type= given: every file retyped (outtype.h) */
+	enum gg_ftype ftype;
+	bool has_aux_ftype; /* mmproj_type=: mmproj.gguf's own type */
+	enum gg_ftype aux_ftype;
 };
 
-/* Parse "-o" style options "profile=ollama,base=/x" into opt (unknown keys
+/* Parse "-o" style options "profile=ollama,type=q4_k_m,base=/x" into opt (unknown keys
  * are left in *rest as a comma list when rest != NULL, else an error).
  * Values are copied into the string the caller passed (modified in place). */
 int gg_options_parse(char *s, struct gg_options *opt, char **rest, gg_err *e);

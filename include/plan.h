@@ -82,7 +82,15 @@ struct gg_src {
 
 struct gg_tensor {
 	char *name;
-	enum gg_type type;        /* output element type */
+	enum gg_type type;        /* output type (a block type when quantized) */
+	/* The type the values pass through on their way to `type` (F32, F16
+	 * or BF16; gg_outfile_add sets it to the output type): each source
+	 * element is rounded to value_type, then converted (or, for a block
+	 * type, widened to F32 and quantized). F32 keeps the exact source
+	 * values (convert_hf_to_gguf --outtype f32 before llama-quantize);
+	 * F16/BF16 are the values an Ollama file holds before llama-quantize
+	 * turns it into another type. */
+	enum gg_type value_type;
 	uint32_t n_dims;
 	uint64_t ne[GGUF_MAX_DIMS]; /* GGML order (innermost first) */
 	uint64_t nelem, nbytes;
@@ -149,6 +157,10 @@ int gg_tensor_set_mxfp4(struct gg_tensor *t, const struct st_tensor *blocks,
 			const struct st_tensor *scales, gg_err *e);
 /* Find a tensor by output name; NULL if absent. */
 struct gg_tensor *gg_outfile_find(struct gg_outfile *f, const char *name);
+/* Give t a new output type (and, for a block type, the type of the values
+ * quantized), keeping nbytes in step. Before gg_outfile_finish. */
+void gg_tensor_set_type(struct gg_tensor *t, enum gg_type type,
+			enum gg_type value_type);
 /* Remove a tensor by output name (no-op if absent). */
 void gg_outfile_remove(struct gg_outfile *f, const char *name);
 

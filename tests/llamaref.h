@@ -26,4 +26,10 @@ size_t llamaref_quantize_chunk(enum gg_type t, const float *src, void *dst,
 int llamaref_model_quantize(const char *in, const char *out, int ftype,
 			    int nthread);
 
+/* The two GGUF files hold the same KVs (key, type, value; any order) and
+ * the same tensors (name, type, shape, bytes; any order): llama-quantize
+ * reorders tensors and moves KVs, so files are compared this way. Fails
+ * the test naming the first difference. */
+void llamaref_assert_same_gguf(const char *got, const char *want);
+
 #endif

@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "dtype.h"
-#include "engine.h"
 #include "ftype.h"
 #include "gguf.h"
 #include "gguf_reader.h"
@@ -323,19 +322,7 @@ static void run_fixture(const char *name, enum gg_profile p,
 	struct gg_model *m = open_fixture(name, p);
 	char *dir = make_temp_dir("ftype-fixture"), in[512];
 	snprintf(in, sizeof in, "%s/in.gguf", dir);
-	const struct gg_outfile *f = &m->files[0];
-	FILE *fp = fopen(in, "wb");
-	size_t chunk = 1 << 20;
-	uint8_t *buf = malloc(chunk);
-	gg_err e;
-	for (uint64_t off = 0; off < f->size; off += chunk) {
-		size_t k = f->size - off < chunk ? (size_t)(f->size - off) : chunk;
-		if (gg_outfile_read(f, off, k, buf, &e))
-			fail_msg("%s", e.msg);
-		fwrite(buf, 1, k, fp);
-	}
-	fclose(fp);
-	free(buf);
+	write_outfile(&m->files[0], in);
 	gg_model_close(m);
 	run_file(in, dir, fl, n);
 	remove_tree(dir);

@@ -341,23 +341,6 @@ static char *tmp_path(const char *tag)
 	return p;
 }
 
-static void write_outfile(const struct gg_outfile *f, const char *path)
-{
-	FILE *out = fopen(path, "wb");
-	assert_non_null(out);
-	size_t chunk = 1 << 20;
-	uint8_t *buf = malloc(chunk);
-	for (uint64_t off = 0; off < f->size; off += chunk) {
-		size_t n = f->size - off < chunk ? (size_t)(f->size - off) : chunk;
-		gg_err e;
-		if (gg_outfile_read(f, off, n, buf, &e))
-			fail_msg("read: %s", e.msg);
-		assert_int_equal(fwrite(buf, 1, n, out), n);
-	}
-	free(buf);
-	assert_int_equal(fclose(out), 0);
-}
-
 /* A base model.gguf (what a gguffs mount shows) gives the same adapter as
  * the base's HF directory. */
 static void test_base_gguf_file(void **state)

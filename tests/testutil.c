@@ -240,3 +240,22 @@ void write_text(const char *dir, const char *name, const char *text)
 {
 	write_file(dir, name, text, strlen(text));
 }
+
+void write_outfile(const struct gg_outfile *f, const char *path)
+{
+	FILE *fp = fopen(path, "wb");
+	if (!fp)
+		fail_msg("%s: cannot create", path);
+	const size_t chunk = 1 << 20;
+	uint8_t *buf = malloc(chunk);
+	gg_err e = {{0}};
+	for (uint64_t off = 0; off < f->size; off += chunk) {
+		size_t k = f->size - off < chunk ? (size_t)(f->size - off) : chunk;
+		if (gg_outfile_read(f, off, k, buf, &e))
+			fail_msg("%s: %s", path, e.msg);
+		if (fwrite(buf, 1, k, fp) != k)
+			fail_msg("%s: short write", path);
+	}
+	free(buf);
+	fclose(fp);
+}

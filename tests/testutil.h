@@ -87,6 +87,9 @@ char *scratch_fixture(const char *name, const char *tag);
 /* rm -rf dir (the path is not freed). */
 void remove_tree(const char *dir);
 
+/* Write the whole of output file f (through the engine) to path. */
+void write_outfile(const struct gg_outfile *f, const char *path);
+
 /* Write dir/name with exactly these bytes (or this text). */
 void write_file(const char *dir, const char *name, const void *data, size_t len);
 void write_text(const char *dir, const char *name, const char *text);

@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { CASES, convertCase, readList } from '../golden/golden.mjs';
+import { CASES, caseName, convertCase, readList } from '../golden/golden.mjs';
 import { makeTmp, removeTmp } from './harness.mjs';
 
 let tmp, want;
@@ -22,19 +22,20 @@ before(() => {
 after(() => removeTmp(tmp));
 
 test('every pinned case is still a case', () => {
-  const cases = new Set(CASES.flatMap(([f, ps]) => ps.map(p => `${f} ${p}`)));
+  const cases = new Set(CASES.flatMap(([f, ps, , tag]) => ps.map(p => `${caseName(f, tag)} ${p}`)));
   for (const k of want.keys()) assert.ok(cases.has(k.split(' ').slice(0, 2).join(' ')), `${k} pinned but not converted`);
 });
 
-for (const [fixture, profiles, extra] of CASES) {
+for (const [fixture, profiles, extra, tag] of CASES) {
+  const name = caseName(fixture, tag);
   for (const profile of profiles) {
-    test(`${fixture} profile=${profile}: output sha256 as pinned`, () => {
+    test(`${name} profile=${profile}: output sha256 as pinned`, () => {
       const files = convertCase(fixture, profile, extra, tmp);
       const names = new Set(files.map(f => f.file));
       for (const k of want.keys())
-        if (k.startsWith(`${fixture} ${profile} `)) assert.ok(names.has(k.split(' ')[2]), `${k}: not written any more`);
+        if (k.startsWith(`${name} ${profile} `)) assert.ok(names.has(k.split(' ')[2]), `${k}: not written any more`);
       for (const { file, sha } of files) {
-        const key = `${fixture} ${profile} ${file}`;
+        const key = `${name} ${profile} ${file}`;
         assert.ok(want.has(key), `${key}: not pinned (node tests/golden/golden.mjs --update)`);
         assert.equal(sha, want.get(key), `${key}: bytes changed`);
       }

@@ -11,8 +11,10 @@
 // Env: GGUFFS_BUILD (default <repo>/build), GGUFFS_FIXTURES (default
 // <repo>/tests/fixtures/out; the fixtures must exist: tests/run.sh makes them).
 //
-// Each line of sha256.txt is "<fixture> <profile> <file> <sha256>", <file>
-// being the virtual file's name (model.gguf, mmproj.gguf, adapter.gguf).
+// Each line of sha256.txt is "<case> <profile> <file> <sha256>", <file>
+// being the virtual file's name (model.gguf, mmproj.gguf, adapter.gguf) and
+// <case> the fixture's name, followed by "+<tag>" for a case converted with
+// extra options that has a tag (e.g. llama-q256+Q4_K_M).
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -31,11 +33,17 @@ const CONVERT = path.join(BUILD, 'gguffs-convert');
 const BOTH = ['llamacpp', 'ollama'];
 const LORA_BASE = 'llama-f32-tied';
 
-// [fixture, profiles, extra -o options]. Every fixture a generator in
-// tests/fixtures/ writes and gguffs converts belongs here.
+// [fixture, profiles, extra -o options, tag]. Every fixture a generator in
+// tests/fixtures/ writes and gguffs converts belongs here; a fixture
+// converted more than once (other -o options) tags the other cases.
 export const CASES = [
-  ...['llama-bf16', 'llama-bf16-3shard-rope3', 'llama-f16', 'llama-f32-tied', 'llama-hd', 'llama-spm']
-    .map(f => [f, BOTH, '']),
+  ...['llama-bf16', 'llama-bf16-3shard-rope3', 'llama-f16', 'llama-f32-tied', 'llama-hd', 'llama-spm',
+    'llama-q256', 'llama-q256-tied'].map(f => [f, BOTH, '']),
+  // -o type=: quantized chunks are pinned too (the tests prove them equal to
+  // llama-quantize's; this catches a later change that moves them).
+  ...['Q4_K_M', 'Q8_0', 'Q3_K_S'].map(t => ['llama-q256', BOTH, `type=${t}`, t]),
+  ['llama-spm', BOTH, 'type=Q5_K_M', 'Q5_K_M'],
+  ['llama4-tiny', ['llamacpp'], 'type=Q6_K,mmproj_type=Q8_0', 'Q6_K'],
   ['llama4-tiny', BOTH, ''],
   ['mllama-tiny', BOTH, ''],
   ['glm-tiny', [...BOTH, 'ollama-legacy'], ''],
@@ -66,15 +74,18 @@ export function convertCase(fixture, profile, extra, tmp) {
   return files;
 }
 
-// Every "<fixture> <profile> <file> <sha256>" line, in CASES order.
+// The <case> column of a CASES entry.
+export const caseName = (fixture, tag) => tag ? `${fixture}+${tag}` : fixture;
+
+// Every "<case> <profile> <file> <sha256>" line, in CASES order.
 export function computeLines() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gguffs-golden-'));
   try {
     const lines = [];
-    for (const [fixture, profiles, extra] of CASES)
+    for (const [fixture, profiles, extra, tag] of CASES)
       for (const p of profiles)
         for (const { file, sha } of convertCase(fixture, p, extra, tmp))
-          lines.push(`${fixture} ${p} ${file} ${sha}`);
+          lines.push(`${caseName(fixture, tag)} ${p} ${file} ${sha}`);
     return lines;
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
