@@ -5,6 +5,7 @@
  * buffer turns that into -EIO for the one read that hit it.
  */
 #include "engine.h"
+#include "pool.h"
 #include "quant.h"
 
 #include <errno.h>
@@ -682,6 +683,41 @@ int gg_outfile_read(const struct gg_outfile *f, uint64_t off, size_t len,
 		    void *buf, gg_err *e)
 {
 	return gg_outfile_read_with(f, off, len, buf, NULL, NULL, e);
+}
+
+struct read_parts {
+	const struct gg_outfile *f;
+	uint64_t off, len, part;
+	uint8_t *buf;
+	atomic_int failed;
+	gg_err e; /* the first failure's */
+};
+
+static void read_part(size_t i, void *arg)
+{
+	struct read_parts *r = arg;
+	uint64_t a = i * r->part, n = r->len - a < r->part ? r->len - a : r->part;
+	gg_err e = {{0}};
+	if (gg_outfile_read(r->f, r->off + a, (size_t)n, r->buf + a, &e) &&
+	    atomic_exchange(&r->failed, 1) == 0)
+		r->e = e;
+}
+
+int gg_outfile_read_parallel(const struct gg_outfile *f, uint64_t off,
+			     size_t len, void *buf, struct gg_pool *p,
+			     size_t part, gg_err *e)
+{
+	struct read_parts r = { .f = f, .off = off, .len = len, .buf = buf,
+				.part = part ? part : len };
+	atomic_init(&r.failed, 0);
+	if (len)
+		gg_pool_for(p, (size_t)((len + r.part - 1) / r.part), read_part, &r);
+	if (atomic_load(&r.failed)) {
+		if (e)
+			*e = r.e;
+		return -EIO;
+	}
+	return 0;
 }
 
 struct tensor_walk {

@@ -50,6 +50,15 @@ struct gg_engine_stats {
 int gg_outfile_read(const struct gg_outfile *f, uint64_t off, size_t len,
 		    void *buf, gg_err *e);
 
+struct gg_pool;
+
+/* gg_outfile_read on the threads of pool p and the caller's, in parts of
+ * about part bytes (a quantized row cut by a part boundary is made by both
+ * parts: keep parts much larger than rows). p NULL: on the caller alone. */
+int gg_outfile_read_parallel(const struct gg_outfile *f, uint64_t off,
+			     size_t len, void *buf, struct gg_pool *p,
+			     size_t part, gg_err *e);
+
 /* How the bytes of one tensor piece are produced: fill buf with bytes
  * [off, off+len) of f->tensors[ti] (off relative to the tensor). Returns 0
  * or a negative errno (setting e when it has something to say). */

@@ -21,6 +21,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,7 @@
 #include "engine.h"
 #include "hub.h"
 #include "model.h"
+#include "pool.h"
 
 #define PROG "gguffs-convert"
 #define WRITE_BLOCK (8u << 20)
@@ -217,30 +220,119 @@ static int output_close(struct output *o, int rc, gg_err *e)
 
 /* ---- converting ---- */
 
+/* Bytes are made a block at a time on every core (the pool's threads and
+ * ours) while a writer thread writes the block before: computing and
+ * writing overlap, two buffers in turn. */
+#define PART_BYTES (1u << 20)
+
+struct writer {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int fd;
+	uint8_t *buf[2];
+	size_t len[2];
+	bool full[2];
+	bool done;
+	int err; /* errno of the first failed write */
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	pthread_mutex_lock(&w->mu);
+	for (int k = 0;; k ^= 1) {
+		while (!w->full[k] && !w->done)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (!w->full[k])
+			break;
+		pthread_mutex_unlock(&w->mu);
+		int rc = w->err ? 0 : write_all(w->fd, w->buf[k], w->len[k]);
+		int err = rc ? errno : 0;
+		pthread_mutex_lock(&w->mu);
+		if (err && !w->err)
+			w->err = err;
+		w->full[k] = false;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Buffer k once the writer is done with it; false after a write failed. */
+static bool writer_wait(struct writer *w, int k)
+{
+	pthread_mutex_lock(&w->mu);
+	while (w->full[k] && !w->err)
+		pthread_cond_wait(&w->cv, &w->mu);
+	bool ok = !w->err;
+	pthread_mutex_unlock(&w->mu);
+	return ok;
+}
+
+static void writer_put(struct writer *w, int k, size_t len)
+{
+	pthread_mutex_lock(&w->mu);
+	w->len[k] = len;
+	w->full[k] = true;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Stop the writer after its last buffer; the errno of a failed write. */
+static int writer_finish(struct writer *w, pthread_t th)
+{
+	pthread_mutex_lock(&w->mu);
+	w->done = true;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(th, NULL);
+	return w->err;
+}
+
 static int write_file(const struct gg_outfile *f, const char *path, bool tty,
-		      uint64_t *written, gg_err *e)
+		      struct gg_pool *pool, uint64_t *written, gg_err *e)
 {
 	struct output o;
 	if (output_open(path, &o, e))
 		return output_close(&o, -1, e);
-	uint8_t *buf = gg_malloc(WRITE_BLOCK);
-	double t0 = now_s(), last = 0;
+	struct writer w = { .fd = o.fd };
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	w.buf[0] = gg_malloc(WRITE_BLOCK);
+	w.buf[1] = gg_malloc(WRITE_BLOCK);
+	pthread_t th;
 	int rc = 0;
-	for (uint64_t off = 0; off < f->size && rc == 0;) {
+	if (pthread_create(&th, NULL, writer_main, &w) != 0) {
+		rc = gg_fail(e, "%s: cannot start a writer thread", path);
+		goto out;
+	}
+	double t0 = now_s(), last = 0;
+	int k = 0;
+	for (uint64_t off = 0; off < f->size && rc == 0; k ^= 1) {
 		size_t n = f->size - off < WRITE_BLOCK ? (size_t)(f->size - off) : WRITE_BLOCK;
-		if (gg_outfile_read(f, off, n, buf, e))
+		if (!writer_wait(&w, k))
+			break;
+		if (gg_outfile_read_parallel(f, off, n, w.buf[k], pool, PART_BYTES, e)) {
 			rc = -1;
-		else if (write_all(o.fd, buf, n))
-			rc = gg_fail(e, "%s: write failed: %s", path, strerror(errno));
+			break;
+		}
+		writer_put(&w, k, n);
 		off += n;
 		if (tty && (now_s() - last > 0.1 || off == f->size)) {
 			progress(f->name, off, f->size, t0);
 			last = now_s();
 		}
 	}
+	int err = writer_finish(&w, th);
+	if (err && rc == 0)
+		rc = gg_fail(e, "%s: write failed: %s", path, strerror(err));
 	if (tty)
 		fputc('\n', stderr);
-	free(buf);
+out:
+	free(w.buf[0]);
+	free(w.buf[1]);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
 	rc = output_close(&o, rc, e);
 	if (rc == 0)
 		*written += f->size;
@@ -278,15 +370,17 @@ static int convert(const struct gg_model *m, const char *out, gg_err *e)
 	bool tty = isatty(STDERR_FILENO);
 	uint64_t written = 0;
 	int rc = 0;
+	struct gg_pool *pool = gg_pool_new(0); /* NULL: the caller alone */
 	for (size_t i = 0; i < m->nfiles && rc == 0; i++) {
 		char *path = i == 0 ? gg_strdup(out) : extra_path(out, m->files[i].name);
-		rc = write_file(&m->files[i], path, tty, &written, e);
+		rc = write_file(&m->files[i], path, tty, pool, &written, e);
 		if (rc == 0)
 			fprintf(stderr, "%s: %s, %zu tensors, %llu bytes\n", path,
 				m->files[i].name, m->files[i].ntensors,
 				(unsigned long long)m->files[i].size);
 		free(path);
 	}
+	gg_pool_free(pool);
 	double secs = now_s() - t0;
 	if (rc == 0)
 		fprintf(stderr, "wrote %.2f MB in %.2f s (%.1f MB/s, profile %s)\n",
