@@ -25,6 +25,7 @@
  * __builtin_cpu_supports says the CPU has the instructions.
  */
 #include "dtype.h"
+#include "util.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -533,7 +534,7 @@ static bool scalar_forced(void)
 
 static bool cpu_has_f16c(void)
 {
-	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+	return __builtin_cpu_supports("avx2") && gg_cpu_f16c();
 }
 
 static bool cpu_has_avx512(void)

@@ -759,9 +759,9 @@ static void choose(void)
 	bool avx512 = gg_quant_avx512.fn[0] && __builtin_cpu_supports("avx512f") &&
 		      __builtin_cpu_supports("avx512bw") &&
 		      __builtin_cpu_supports("avx512vl") &&
-		      __builtin_cpu_supports("f16c");
+		      gg_cpu_f16c();
 	bool avx2 = gg_quant_avx2.fn[0] && __builtin_cpu_supports("avx2") &&
-		    __builtin_cpu_supports("f16c");
+		    gg_cpu_f16c();
 	const char *s = getenv("GGUFFS_SCALAR");
 	if ((s && *s && strcmp(s, "0") != 0) || env_is("GGUFFS_KERNEL", "scalar"))
 		active = &scalar_set;

@@ -1,6 +1,7 @@
 /* util.c - see util.h. */
 #include "util.h"
 
+#include <cpuid.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -307,4 +308,10 @@ bool gg_utf8_valid(const char *str, size_t n)
 		i += len;
 	}
 	return true;
+}
+
+bool gg_cpu_f16c(void)
+{
+	unsigned a, b, c, d;
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 }

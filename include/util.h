@@ -103,6 +103,10 @@ char *gg_strndup(const char *s, size_t n);
 /* Strict UTF-8 validation (no overlongs, no surrogates, <= U+10FFFF). */
 bool gg_utf8_valid(const char *s, size_t n);
 
+/* The CPU has F16C (CPUID leaf 1, ECX bit 29). __builtin_cpu_supports
+ * cannot say: clang 14, which builds the fuzzers, does not know "f16c". */
+bool gg_cpu_f16c(void);
+
 /* Round up to a multiple of align (align > 0). */
 static inline uint64_t gg_align_up(uint64_t x, uint64_t align)
 {
