@@ -21,6 +21,8 @@
  *   except when the cache holds nothing at all (so a chunk larger than the
  *   budget still loads). Hence a caller must not hold a pin while getting
  *   another key, or it may wait for itself.
+ * - Errors follow the serve path (util.h): -ENOMEM or the loader's
+ *   negative errno, never an abort.
  * - Thread-safe; loaders run without the cache lock held, and buffers of
  *   evicted chunks are reused for new loads (no allocation once full).
  */

@@ -8,6 +8,9 @@
  * Thread-safe: plans are immutable after gg_outfile_finish and the engine
  * keeps no shared mutable state except the atomic counters below.
  *
+ * Errors: the serve path (util.h): reads return 0 or -EIO, with e holding
+ * the message for the log, and never abort.
+ *
  * Consistency: before and after touching a source file the engine checks it
  * is still the file recorded at open, unchanged (st_file_check); a file that
  * changed, was replaced or vanished makes the read fail with -EIO, so no byte

@@ -22,6 +22,10 @@
  * file (log.h: stderr, or syslog once daemonised) and kept in stats.json.
  *
  * Every function is thread-safe once vfs_new has returned.
+ *
+ * Errors (util.h): vfs_new builds the tree before anything is served and
+ * follows the build path (-1 and gg_err, abort on OOM); everything else is
+ * the serve path: a negative errno, never an abort.
  */
 #ifndef GGUFFS_VFS_H
 #define GGUFFS_VFS_H
