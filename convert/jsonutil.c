@@ -216,6 +216,7 @@ int gg_json_load(const char *path, bool optional, bool sanitize_nonfinite,
  * the chunks. Allocations outside an arena go to malloc as usual. */
 
 #define ARENA_CHUNK (8u << 20)
+#define ARENA_CHUNK_MAX ((size_t)1 << 30)
 
 struct arena_chunk {
 	struct arena_chunk *next;
@@ -224,7 +225,7 @@ struct arena_chunk {
 };
 
 static _Thread_local struct arena_chunk *arena_head;
-static _Thread_local bool arena_open;
+static _Thread_local unsigned arena_open; /* nesting depth */
 static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
 
 static bool arena_owns(const void *p)
@@ -242,7 +243,15 @@ static void *hook_malloc(size_t n)
 	n = (n + 15) & ~(size_t)15;
 	struct arena_chunk *c = arena_head;
 	if (!c || c->size - c->used < n) {
-		size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		/* Each chunk twice the last: a tree of any size spans O(log n)
+		 * chunks, so arena_owns (run for every node cJSON frees)
+		 * stays cheap, and the newest, largest chunk, checked first,
+		 * holds most nodes. */
+		size_t size = c ? c->size * 2 : ARENA_CHUNK;
+		if (size > ARENA_CHUNK_MAX)
+			size = ARENA_CHUNK_MAX;
+		if (size < n)
+			size = n;
 		c = malloc(sizeof *c + size);
 		if (!c)
 			return NULL;
@@ -272,12 +281,13 @@ static void install_hooks(void)
 void gg_json_arena_begin(void)
 {
 	pthread_once(&hooks_once, install_hooks);
-	arena_open = true;
+	arena_open++;
 }
 
 void gg_json_arena_end(void)
 {
-	arena_open = false;
+	if (arena_open && --arena_open)
+		return; /* an inner arena: the outer one frees */
 	while (arena_head) {
 		struct arena_chunk *next = arena_head->next;
 		free(arena_head);

@@ -222,12 +222,13 @@ struct gg_tokenizer_job {
 	bool joined;
 	const char *dir;
 	uint32_t vocab;
+	uint64_t max_rows;
 	struct gguf_kvs *kvs;
 	gg_err err;
 	int rc;
 };
 
-static int load_tokenizer(const char *dir, uint32_t vocab,
+static int load_tokenizer(const char *dir, uint32_t vocab, uint64_t max_rows,
 			  const char *const *special_types, size_t n_special,
 			  struct gguf_kvs *kvs, gg_err *e)
 {
@@ -237,7 +238,8 @@ static int load_tokenizer(const char *dir, uint32_t vocab,
 	struct gguf_kvs *fresh = gguf_kvs_new();
 	/* tokenizer_load copies out everything it keeps. */
 	gg_json_arena_begin();
-	int rc = tokenizer_load(dir, vocab, special_types, n_special, fresh, e);
+	int rc = tokenizer_load_bounded(dir, vocab, max_rows, special_types,
+					n_special, fresh, e);
 	gg_json_arena_end();
 	if (rc == 0 && !special_types)
 		tokcache_store(dir, vocab, fresh);
@@ -249,7 +251,8 @@ static int load_tokenizer(const char *dir, uint32_t vocab,
 static void *tokenizer_thread(void *arg)
 {
 	struct gg_tokenizer_job *job = arg;
-	job->rc = load_tokenizer(job->dir, job->vocab, NULL, 0, job->kvs, &job->err);
+	job->rc = load_tokenizer(job->dir, job->vocab, job->max_rows, NULL, 0,
+				 job->kvs, &job->err);
 	return NULL;
 }
 
@@ -267,6 +270,19 @@ static int config_vocab_size(const cJSON *config, const char *path,
 	return 0;
 }
 
+/* The most rows (or any dimension) a source tensor has: an embedding holds
+ * one row per token, so padding a vocabulary past it is refused before any
+ * pad token is made (tokenizer.h). */
+static uint64_t largest_dim(const struct st_set *st)
+{
+	uint64_t largest = 0;
+	for (size_t i = 0; st && i < st->ntensors; i++)
+		for (int d = 0; d < st->tensors[i].ndim; d++)
+			if (st->tensors[i].shape[d] > largest)
+				largest = st->tensors[i].shape[d];
+	return largest;
+}
+
 static void tokenizer_job_start(struct gg_model *m, const char *config_path)
 {
 	gg_err ignored;
@@ -276,6 +292,7 @@ static void tokenizer_job_start(struct gg_model *m, const char *config_path)
 	struct gg_tokenizer_job *job = gg_calloc(1, sizeof *job);
 	job->dir = m->dir;
 	job->vocab = vocab;
+	job->max_rows = largest_dim(m->st);
 	job->kvs = gguf_kvs_new();
 	if (pthread_create(&job->thread, NULL, tokenizer_thread, job) != 0) {
 		gguf_kvs_free(job->kvs);
@@ -374,14 +391,17 @@ int gg_model_open(const char *dir, const struct gg_options *opt,
 	b.config = m->config;
 	if (adapter) {
 		m->arch = &gg_arch_lora;
-	} else {
-		if (pick_arch(m->config, config_path, &m->arch, e))
-			goto out;
-		tokenizer_job_start(m, config_path);
+	} else if (pick_arch(m->config, config_path, &m->arch, e)) {
+		goto out;
 	}
 	if (st_set_open_dir(dir, &m->st, e))
 		goto out;
 	b.st = m->st;
+	/* The tokenizer starts once the embedding's bound is known: padding a
+	 * vocabulary no tensor can hold would cost gigabytes for a file
+	 * llama.cpp refuses. The converter's work still overlaps it. */
+	if (!adapter)
+		tokenizer_job_start(m, config_path);
 	if (m->arch->build(&b))
 		goto out;
 	for (size_t i = 0; i < m->nfiles; i++) {
@@ -423,7 +443,8 @@ int gg_build_base_kv(struct gg_build *b, struct gg_outfile *f, const char *arch,
 	uint32_t vocab;
 	if (config_vocab_size(b->config, b->config_path, &vocab, b->e))
 		return -1;
-	return load_tokenizer(b->dir, vocab, special_types, n_special, kv, b->e);
+	return load_tokenizer(b->dir, vocab, largest_dim(b->st), special_types,
+			      n_special, kv, b->e);
 }
 
 /* "<arch>.<key>" into buf; keys are short literals, arch names short. */

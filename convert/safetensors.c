@@ -318,14 +318,21 @@ int st_parse(const uint8_t *buf, uint64_t size, const char *name,
 			       "header length in its first 8 bytes runs past the "
 			       "end of the file, %llu bytes)", name,
 			       (unsigned long long)size);
+	/* The tree lives in a parse arena (jsonutil.h): one header of 300,000
+	 * entries is millions of nodes, freed at once instead of leaving the
+	 * heap fragmented around the names copied out of it. */
 	cJSON *root;
-	if (parse_header_json(buf, hlen, name, &root, e) != 0)
+	gg_json_arena_begin();
+	if (parse_header_json(buf, hlen, name, &root, e) != 0) {
+		gg_json_arena_end();
 		return -1;
+	}
 	uint64_t start = 8 + hlen;
 	struct st_tensor *t = gg_calloc(count_tensor_entries(root), sizeof *t);
 	size_t count = 0;
 	int rc = parse_entries(root, start, size - start, t, &count, name, e);
 	cJSON_Delete(root);
+	gg_json_arena_end();
 	if (rc == 0) {
 		qsort(t, count, sizeof *t, compare_names);
 		rc = check_unique_sorted(t, count, name, e);

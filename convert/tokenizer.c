@@ -308,6 +308,27 @@ static void tok_json_free(struct tok_json *t)
 	memset(t, 0, sizeof *t);
 }
 
+/* The usual well-formed entry, checked without formatting the labels the
+ * messages need (a million added tokens must not cost five snprintf each):
+ * false sends it through the labelled checks below. */
+static bool added_token_fast(const cJSON *el, struct added_token *out)
+{
+	if (!cJSON_IsObject(el))
+		return false;
+	const cJSON *id = field_ci(el, "id"), *c = field_ci(el, "content");
+	const cJSON *sp = field_ci(el, "special"), *ud = field_ci(el, "UserDefined");
+	if ((!is_absent(id) && !json_int64(id, &out->id)) ||
+	    (!is_absent(c) && !cJSON_IsString(c)) ||
+	    (!is_absent(sp) && !cJSON_IsBool(sp)) ||
+	    (!is_absent(ud) && !cJSON_IsBool(ud)))
+		return false;
+	if (!is_absent(c))
+		out->content = c->valuestring;
+	if (!is_absent(sp))
+		out->special = cJSON_IsTrue(sp);
+	return true;
+}
+
 static int parse_added_token(const struct tok_json *t, const cJSON *el,
 			     size_t i, struct added_token *out, gg_err *e)
 {
@@ -316,6 +337,9 @@ static int parse_added_token(const struct tok_json *t, const cJSON *el,
 	*out = (struct added_token){ "", 0, false };
 	if (cJSON_IsNull(el))
 		return 0; /* Go leaves a zero token: id 0, content "" */
+	if (added_token_fast(el, out))
+		return 0;
+	*out = (struct added_token){ "", 0, false };
 	snprintf(what, sizeof what, "added_tokens[%zu]", i);
 	if (!cJSON_IsObject(el))
 		return gg_fail(e, "%s: %s: expected an object", t->path, what);
@@ -1073,6 +1097,14 @@ int tokenizer_load(const char *dir, uint32_t config_vocab_size,
 		   const char *const *special_types, size_t n_special,
 		   struct gguf_kvs *kvs, gg_err *e)
 {
+	return tokenizer_load_bounded(dir, config_vocab_size, UINT64_MAX,
+				      special_types, n_special, kvs, e);
+}
+
+int tokenizer_load_bounded(const char *dir, uint32_t config_vocab_size,
+			   uint64_t max_rows, const char *const *special_types,
+			   size_t n_special, struct gguf_kvs *kvs, gg_err *e)
+{
 	struct tok_json tj;
 	struct vocab v = { 0 };
 	struct special *svs = NULL;
@@ -1109,6 +1141,11 @@ int tokenizer_load(const char *dir, uint32_t config_vocab_size,
 	if (config_vocab_size > v.n && config_vocab_size > MAX_PADDED_VOCAB) {
 		gg_fail(e, "%s/config.json: vocab_size %u is implausible (tokenizer has %zu tokens; padding is limited to %u)",
 			dir, config_vocab_size, v.n, MAX_PADDED_VOCAB);
+		goto out;
+	}
+	if (config_vocab_size > v.n && config_vocab_size > max_rows) {
+		gg_fail(e, "%s/config.json: vocab_size %u would pad the tokenizer's %zu tokens past every tensor dimension (the largest is %llu): no embedding holds that many tokens",
+			dir, config_vocab_size, v.n, (unsigned long long)max_rows);
 		goto out;
 	}
 	vocab_pad(&v, config_vocab_size);

@@ -647,26 +647,73 @@ static cJSON *json_tensor(const struct st_set *set, const struct gg_outfile *f,
 	return o;
 }
 
-/* Fill o with one output file's description: name, sizes, kv, tensors. */
-static void json_outfile(const struct vfs *v, const struct gg_outfile *f,
-			 cJSON *o)
+/* metadata.json is written piece by piece: the framing by hand, each KV
+ * and each tensor as one cJSON object printed and dropped at once. A tree
+ * of the whole file would cost about 2.5 KB per tensor (750 MB for a
+ * 300,000-tensor model) on top of the text. The writer runs twice: once
+ * counting, for the size stat reports, and once, on the first read,
+ * writing; so listing a mount costs no memory for it. */
+struct meta_out {
+	char *buf; /* NULL: count only */
+	size_t len;
+	bool failed; /* out of memory */
+};
+
+static void meta_put(struct meta_out *o, const char *s)
 {
-	cJSON_AddStringToObject(o, "name", f->name);
-	cJSON_AddItemToObject(o, "size", json_u64(f->size));
-	cJSON_AddItemToObject(o, "header_size", json_u64(f->header_len));
-	cJSON_AddItemToObject(o, "alignment", json_u64(f->alignment));
-	cJSON *kv = cJSON_AddArrayToObject(o, "kv");
-	for (size_t i = 0; f->kvs && i < f->kvs->n; i++)
-		cJSON_AddItemToArray(kv, json_kv(&f->kvs->kv[i]));
-	cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
+	size_t n = strlen(s);
+	if (o->buf)
+		memcpy(o->buf + o->len, s, n);
+	o->len += n;
+}
+
+/* item printed compactly (then freed); with strip, without its outer
+ * braces, so that its members join an object being written. */
+static void meta_item(struct meta_out *o, cJSON *item, bool strip)
+{
+	char *t = item ? cJSON_PrintUnformatted(item) : NULL;
+	cJSON_Delete(item);
+	if (!t) {
+		o->failed = true;
+		return;
+	}
+	size_t n = strlen(t);
+	if (strip && n >= 2) {
+		t[n - 1] = 0;
+		meta_put(o, t + 1);
+	} else {
+		meta_put(o, t);
+	}
+	free(t);
+}
+
+/* One output file's members: name, sizes, kv, tensors. */
+static void meta_outfile(const struct vfs *v, const struct gg_outfile *f,
+			 struct meta_out *o)
+{
+	cJSON *head = cJSON_CreateObject();
+	cJSON_AddStringToObject(head, "name", f->name);
+	cJSON_AddItemToObject(head, "size", json_u64(f->size));
+	cJSON_AddItemToObject(head, "header_size", json_u64(f->header_len));
+	cJSON_AddItemToObject(head, "alignment", json_u64(f->alignment));
+	meta_item(o, head, true);
+	meta_put(o, ",\n\"kv\":[");
+	for (size_t i = 0; f->kvs && i < f->kvs->n; i++) {
+		meta_put(o, i ? ",\n" : "\n");
+		meta_item(o, json_kv(&f->kvs->kv[i]), false);
+	}
+	meta_put(o, "],\n\"tensors\":[");
 	const struct st_set *set = file_set(v, f);
-	for (size_t i = 0; i < f->ntensors; i++)
-		cJSON_AddItemToArray(ts, json_tensor(set, f, &f->tensors[i]));
+	for (size_t i = 0; i < f->ntensors; i++) {
+		meta_put(o, i ? ",\n" : "\n");
+		meta_item(o, json_tensor(set, f, &f->tensors[i]), false);
+	}
+	meta_put(o, "]");
 }
 
 /* metadata.json: model.gguf's description at the top level (name, size,
  * kv, tensors), the model facts, and the other output files in "files". */
-static char *build_metadata(const struct vfs *v)
+static void write_metadata(const struct vfs *v, struct meta_out *o)
 {
 	const struct gg_model *m = v->m;
 	cJSON *root = cJSON_CreateObject();
@@ -680,29 +727,55 @@ static char *build_metadata(const struct vfs *v)
 	cJSON_AddBoolToObject(root, "llamacpp_loadable", m->notice == NULL);
 	if (m->notice)
 		cJSON_AddStringToObject(root, "notice", m->notice);
-	if (m->nfiles)
-		json_outfile(v, &m->files[0], root);
-	cJSON *files = cJSON_AddArrayToObject(root, "files");
-	for (size_t i = 1; i < m->nfiles; i++) {
-		cJSON *o = cJSON_CreateObject();
-		json_outfile(v, &m->files[i], o);
-		cJSON_AddItemToArray(files, o);
+	meta_put(o, "{");
+	meta_item(o, root, true);
+	if (m->nfiles) {
+		meta_put(o, ",\n");
+		meta_outfile(v, &m->files[0], o);
 	}
-	char *s = cJSON_Print(root);
-	cJSON_Delete(root);
-	return s;
+	meta_put(o, ",\n\"files\":[");
+	for (size_t i = 1; i < m->nfiles; i++) {
+		meta_put(o, i > 1 ? ",\n{" : "\n{");
+		meta_outfile(v, &m->files[i], o);
+		meta_put(o, "}");
+	}
+	meta_put(o, "]}\n");
 }
 
-/* metadata.json's text, built on first use; NULL on allocation failure. */
-static const char *metadata(struct vfs *v, size_t *len)
+/* metadata.json's size (counted once, writing nothing); 0 if it cannot be
+ * made. */
+static size_t metadata_size(struct vfs *v)
 {
 	pthread_mutex_lock(&v->meta_mu);
-	if (!v->meta) {
-		v->meta = build_metadata(v);
-		v->meta_len = v->meta ? strlen(v->meta) : 0;
+	if (!v->meta_len) {
+		struct meta_out o = {0};
+		write_metadata(v, &o);
+		v->meta_len = o.failed ? 0 : o.len;
+	}
+	size_t n = v->meta_len;
+	pthread_mutex_unlock(&v->meta_mu);
+	return n;
+}
+
+/* metadata.json's text, written on first read; NULL when it cannot be made
+ * (out of memory). */
+static const char *metadata(struct vfs *v, size_t *len)
+{
+	size_t n = metadata_size(v);
+	pthread_mutex_lock(&v->meta_mu);
+	if (!v->meta && n) {
+		struct meta_out o = { .buf = malloc(n + 1) };
+		if (o.buf)
+			write_metadata(v, &o);
+		if (o.buf && !o.failed && o.len == n) {
+			o.buf[n] = 0;
+			v->meta = o.buf;
+		} else {
+			free(o.buf);
+		}
 	}
 	pthread_mutex_unlock(&v->meta_mu);
-	*len = v->meta_len;
+	*len = n;
 	return v->meta;
 }
 
@@ -1020,14 +1093,13 @@ static uint64_t stats_size(struct vfs *v)
 
 static uint64_t node_size(struct vfs *v, const struct vfs_node *n)
 {
-	size_t len;
 	switch (n->kind) {
 	case VFS_GGUF:
 		return v->m->files[n->file].size;
 	case VFS_TENSOR:
 		return v->m->files[n->file].tensors[n->tensor].nbytes;
 	case VFS_METADATA:
-		return metadata(v, &len) ? len : 0;
+		return metadata_size(v);
 	case VFS_STATS:
 		return stats_size(v);
 	case VFS_DIR:

@@ -37,7 +37,8 @@ char *gg_json_sanitize_nonfinite(const char *in, size_t len, size_t *out_len);
  * built on this thread are allocated from large chunks (cJSON_Delete on
  * them is a no-op) and end frees them all at once. Every tree parsed inside
  * must be dropped before end, and nothing may keep pointers into it (copy
- * strings out). Outside an arena cJSON uses malloc as usual. */
+ * strings out). Outside an arena cJSON uses malloc as usual. Arenas nest:
+ * an inner begin/end pair frees nothing, the outermost end frees all. */
 void gg_json_arena_begin(void);
 void gg_json_arena_end(void);
 

@@ -31,6 +31,16 @@ int tokenizer_load(const char *dir, uint32_t config_vocab_size,
 		   const char *const *special_types, size_t n_special,
 		   struct gguf_kvs *kvs, gg_err *e);
 
+/* tokenizer_load with the padding bounded by what the model's embedding
+ * can hold: when config_vocab_size exceeds both the tokenizer's own token
+ * count and max_rows (the largest dimension of any source tensor; an
+ * embedding has a row per token), it is refused before any pad token is
+ * made, instead of costing gigabytes for a file llama.cpp refuses.
+ * tokenizer_load is this with no bound but MAX_PADDED_VOCAB's. */
+int tokenizer_load_bounded(const char *dir, uint32_t config_vocab_size,
+			   uint64_t max_rows, const char *const *special_types,
+			   size_t n_special, struct gguf_kvs *kvs, gg_err *e);
+
 /* The pre-tokenizer name for a SHA-256 hex digest of the concatenated Split
  * regexes ("llama-bpe", "qwen2", ...), or "default". */
 const char *tokenizer_pre_from_hash(const char *sha256_hex);

@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { CONVERT, FIXTURES, GGUFFS, makeTmp, mountGguffs, removeTmp, unmountGguffs } from './harness.mjs';
+import { parseGguf } from './gguf.mjs';
 
 const TMP = makeTmp('gguffs-hostile-');
 fs.chmodSync(TMP, 0o755); // other users must reach the allow_other mount
@@ -294,3 +295,158 @@ describe('stray *.safetensors beside the model are not read', () => {
 });
 
 
+
+// ------------------------------------------- readers under page-cache loss ----
+
+// 16 workers reading random ranges of model.gguf, each compared with the
+// converted file, while the page cache (the mount's and the sources') is
+// dropped again and again: any byte served wrong is a mismatch.
+const READER_SRC = `
+const { workerData, parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const { file, ref, seed, ms, maxLen } = workerData;
+let s = seed >>> 0;
+const rnd = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 4294967296; };
+const fd = fs.openSync(file, 'r'), rfd = fs.openSync(ref, 'r');
+const size = fs.fstatSync(rfd).size;
+const a = Buffer.alloc(maxLen), b = Buffer.alloc(maxLen);
+let reads = 0, mismatches = 0, errors = 0, first = null;
+const end = Date.now() + ms;
+while (Date.now() < end) {
+  const off = Math.floor(rnd() * size);
+  const len = 1 + Math.floor(rnd() * Math.min(maxLen, size - off));
+  let na;
+  try { na = fs.readSync(fd, a, 0, len, off); } catch (e) { errors++; first = first || e.code + ' at ' + off; continue; }
+  const nb = fs.readSync(rfd, b, 0, len, off);
+  reads++;
+  if (na !== nb || !a.subarray(0, na).equals(b.subarray(0, nb))) { mismatches++; first = first || 'off ' + off + ' len ' + len; }
+}
+fs.closeSync(fd); fs.closeSync(rfd);
+parentPort.postMessage({ reads, mismatches, errors, first });
+`;
+
+function canDropCaches() {
+  try { fs.accessSync('/proc/sys/vm/drop_caches', fs.constants.W_OK); return IS_ROOT; } catch { return false; }
+}
+
+describe('16 readers while the page cache is dropped', { skip: canDropCaches() ? false : 'needs root: writes /proc/sys/vm/drop_caches' }, () => {
+  for (const [fx, opts] of [['llama-f32-tied', 'cache_size=4M,chunk_size=1M'], ['llama-bf16', null]]) {
+    test(`${fx}: 0 mismatches`, async () => {
+      const { Worker } = await import('node:worker_threads');
+      const ref = convert(path.join(FIXTURES, fx), path.join(TMP, `${fx}-readers.gguf`));
+      const m = await mount(path.join(FIXTURES, fx), opts);
+      try {
+        const ms = 8000;
+        let drops = 0, dropping = true;
+        const dropper = (async () => {
+          while (dropping) {
+            fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
+            drops++;
+            await new Promise(r => setTimeout(r, 250));
+          }
+        })();
+        const res = await Promise.all(Array.from({ length: 16 }, (_, i) => new Promise((resolve, reject) => {
+          const w = new Worker(READER_SRC, { eval: true, workerData: { file: m.path, ref, seed: 0x9e3779b9 + i * 7919, ms, maxLen: 2 << 20 } });
+          w.once('message', resolve);
+          w.once('error', reject);
+        })));
+        dropping = false;
+        await dropper;
+        const total = res.reduce((t, r) => ({ reads: t.reads + r.reads, mismatches: t.mismatches + r.mismatches, errors: t.errors + r.errors }),
+          { reads: 0, mismatches: 0, errors: 0 });
+        const firsts = res.map(r => r.first).filter(Boolean);
+        console.log(`# ${fx}: ${total.reads} reads by 16 readers, ${drops} page-cache drops, ${total.mismatches} mismatches, ${total.errors} errors`);
+        assert.ok(drops >= 10, 'the page cache was dropped repeatedly');
+        assert.ok(total.reads >= 16 * 20, `enough reads (${total.reads})`);
+        assert.equal(total.mismatches, 0, `mismatches: ${firsts.join('; ')}`);
+        assert.equal(total.errors, 0, `read errors: ${firsts.join('; ')}`);
+      } finally {
+        await unmount(m);
+      }
+    });
+  }
+});
+
+// ------------------------------------------------- pathological inputs ----
+// Small inputs that used to cost gigabytes (tests/fixtures/make-hostile.mjs).
+// Memory is each process's peak RSS, from wait4 (a small C helper) or the
+// daemon's /proc VmHWM; the bounds are the issue's targets. Timings are
+// bench/hostile-bench.sh's business, not these tests'.
+
+const MAXRSS_C = String.raw`
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+	pid_t pid = fork();
+	if (pid == 0) { execvp(argv[1], argv + 1); perror(argv[1]); _exit(127); }
+	int st; struct rusage ru;
+	if (wait4(pid, &st, 0, &ru) != pid) return 126;
+	printf("%ld %d\n", ru.ru_maxrss, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	return 0;
+}
+`;
+let MAXRSS = null;
+// Run cmd args; {kb: peak RSS in KiB, status, stderr}.
+function peakRss(cmd, args) {
+  if (!MAXRSS) {
+    const src = path.join(TMP, 'maxrss.c');
+    MAXRSS = path.join(TMP, 'maxrss');
+    fs.writeFileSync(src, MAXRSS_C);
+    assert.equal(spawnSync('cc', ['-O2', '-o', MAXRSS, src]).status, 0, 'cc maxrss.c');
+  }
+  const r = run(MAXRSS, [cmd, ...args], { maxBuffer: 1 << 26 });
+  const [kb, status] = r.stdout.trim().split(/\s+/).map(Number);
+  return { kb, status, stderr: r.stderr };
+}
+
+const vmHwmKb = pid => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+
+describe('pathological inputs cost what their size does', () => {
+  test('vocab_size 16.7M over a 512-token tokenizer is refused, in under 200 MB', () => {
+    const r = peakRss(CONVERT, ['--check', path.join(FIXTURES, 'hostile-vocab16m')]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /vocab_size 16777216 would pad the tokenizer's 512 tokens past every tensor dimension \(the largest is 512\)/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.ok(r.kb < 200 * 1024, `peak RSS ${r.kb} KiB`);
+  });
+
+  test('1,000,000 added tokens are served, every one', () => {
+    const out = path.join(TMP, 'added1m.gguf');
+    const r = peakRss(CONVERT, [path.join(FIXTURES, 'hostile-added1m'), out]);
+    assert.equal(r.status, 0, r.stderr);
+    const fd = fs.openSync(out, 'r');
+    const head = Buffer.alloc(64 << 20);
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    fs.closeSync(fd);
+    fs.rmSync(out);
+    const g = parseGguf(head.subarray(0, n));
+    const tokens = g.kv.get('tokenizer.ggml.tokens');
+    assert.equal(tokens.length, 1000512);
+    assert.equal(tokens[512], '<a0>');
+    assert.equal(tokens[1000511], '<a999999>');
+    console.log(`# 1M added tokens: gguffs-convert peak RSS ${(r.kb / 1024).toFixed(0)} MiB`);
+    assert.ok(r.kb < 1024 * 1024, `peak RSS ${r.kb} KiB`);
+  });
+
+  test('300,000 tensors mount in under 400 MB; metadata.json is made on first read', async () => {
+    const m = await mountGguffs(TMP, path.join(FIXTURES, 'hostile-tensors300k'), { timeoutMs: 120000 });
+    mounted.add(m);
+    try {
+      const ready = vmHwmKb(m.child.pid);
+      fs.readdirSync(m.mnt).forEach(f => fs.statSync(path.join(m.mnt, f))); // ls -l
+      const listed = vmHwmKb(m.child.pid);
+      console.log(`# 300,000 tensors: daemon peak RSS ${(ready / 1024).toFixed(0)} MiB mounted, ${(listed / 1024).toFixed(0)} MiB after ls -l`);
+      assert.ok(ready < 400 * 1024, `mounted: peak RSS ${ready} KiB`);
+      assert.ok(listed < 400 * 1024, `after ls -l: peak RSS ${listed} KiB`);
+      const meta = JSON.parse(fs.readFileSync(path.join(m.mnt, 'metadata.json'), 'utf8'));
+      assert.equal(meta.tensors.length, 2 + 9 * 33333);
+      assert.equal(fs.statSync(path.join(m.mnt, 'metadata.json')).size,
+        fs.readFileSync(path.join(m.mnt, 'metadata.json')).length, 'stat size = bytes read');
+    } finally {
+      await unmount(m);
+    }
+  });
+});
