@@ -16,8 +16,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
+import { randomReaders } from './harness.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..', '..');
@@ -258,37 +258,6 @@ function helper(...args) {
   }
   const r = spawnSync(HELPER, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
   return { code: r.status, out: r.stdout.trim(), err: r.stderr };
-}
-
-// 8 workers, each with its own fd, doing random (offset, length) reads of
-// file and comparing with ref. Resolves to the number of reads done.
-const WORKER_SRC = `
-const { workerData, parentPort } = require('node:worker_threads');
-const fs = require('node:fs');
-const { file, ref, seed, iters, maxLen } = workerData;
-let s = seed >>> 0;
-const rnd = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 4294967296; };
-const fd = fs.openSync(file, 'r'), rfd = fs.openSync(ref, 'r');
-const size = fs.fstatSync(rfd).size;
-const a = Buffer.alloc(maxLen), b = Buffer.alloc(maxLen);
-let bad = null;
-for (let i = 0; i < iters && !bad; i++) {
-  const off = Math.floor(rnd() * size);
-  const len = 1 + Math.floor(rnd() * Math.min(maxLen, size - off));
-  const na = fs.readSync(fd, a, 0, len, off), nb = fs.readSync(rfd, b, 0, len, off);
-  if (na !== nb || !a.subarray(0, na).equals(b.subarray(0, nb)))
-    bad = 'seed ' + seed + ' read ' + i + ' off ' + off + ' len ' + len + ': got ' + na + ' bytes, want ' + nb;
-}
-fs.closeSync(fd); fs.closeSync(rfd);
-parentPort.postMessage({ bad });
-`;
-
-function randomReaders(file, ref, { workers = 8, iters = 300, maxLen = 3 << 20 } = {}) {
-  return Promise.all(Array.from({ length: workers }, (_, i) => new Promise((res, rej) => {
-    const w = new Worker(WORKER_SRC, { eval: true, workerData: { file, ref, seed: 0x1234567 + i * 7919, iters, maxLen } });
-    w.once('message', m => res(m));
-    w.once('error', rej);
-  })));
 }
 
 async function readStats(mnt) {
