@@ -17,9 +17,10 @@
 #include <string.h>
 
 #include "jsonutil.h"
+#include "typerules.h"
 
 /* The llama renames come first (llama_renames), then these. */
-static const char *const llama4_renames[] = {
+static const char *const llama4_pairs[] = {
 	"language_model.", "",
 	"vision_model", "v",
 	"multi_modal_projector", "mm",
@@ -35,11 +36,12 @@ static const char *const llama4_renames[] = {
 	"router", "gate_inp",
 	"patch_embedding.linear", "patch_embedding",
 };
+static const struct gg_renames llama4_renames = GG_RENAMES(&llama_renames, llama4_pairs);
 
 /* Ollama names -> llama.cpp clip names, as Ollama's llama/compat
  * handle_llama4_clip renames them for upstream's PROJECTOR_TYPE_LLAMA4.
  * The adapter pairs precede the generic .mlp.fc pairs so they win. */
-static const char *const clip_renames[] = {
+static const char *const clip_pairs[] = {
 	"v.positional_embedding_vlm", "v.position_embd.weight",
 	"v.vision_adapter.mlp.fc1", "mm.model.mlp.1",
 	"v.vision_adapter.mlp.fc2", "mm.model.mlp.2",
@@ -54,55 +56,41 @@ static const char *const clip_renames[] = {
 	".mlp.fc1", ".ffn_up",
 	".mlp.fc2", ".ffn_down",
 };
+static const struct gg_renames clip_renames = GG_RENAMES(NULL, clip_pairs);
 
-#define NPAIRS(a) (sizeof(a) / sizeof *(a) / 2)
+#define U32 GG_HP_U32
+#define F32 GG_HP_F32
+#define ALW GG_HP_ALWAYS
 
-/* text_config fields beyond llamaModel's. */
-struct llama4_text {
-	uint32_t experts_per_tok, local_experts, interleave_step;
-	uint32_t intermediate_mlp, chunk_size;
-	bool use_qk_norm;
+/* text_config fields beyond llamaModel's, written even when 0. */
+static const struct gg_hparam llama4_text[] = {
+	{ "n_expert_used", "num_experts_per_tok", U32, ALW, "expert_used_count", 0 },
+	{ "n_expert", "num_local_experts", U32, ALW, "expert_count", 0 },
+	{ "interleave", "interleave_moe_layer_step", U32, ALW, "interleave_moe_layer_step", 0 },
+	{ "n_ff_mlp", "intermediate_size_mlp", U32, 0, NULL, 0 },
+	{ "chunk", "attention_chunk_size", U32, ALW, "attention.chunk_size", 0 },
+	{ "use_qk_norm", "use_qk_norm", GG_HP_BOOL, ALW, "use_qk_norm", 0 },
 };
 
-/* vision_config fields Ollama reads. */
-struct llama4_vision {
-	uint32_t layers, hidden, intermediate, heads, image_size, patch_size;
-	float rope_theta, norm_eps, pixel_shuffle_ratio;
+/* vision_config fields Ollama reads, written as llama4.vision.* even if 0. */
+static const struct gg_hparam llama4_vision[] = {
+	{ "layers", "num_hidden_layers", U32, ALW, "vision.block_count", 0 },
+	{ "hidden", "hidden_size", U32, ALW, "vision.embedding_length", 0 },
+	{ "intermediate", "intermediate_size", U32, ALW, "vision.feed_forward_length", 0 },
+	{ "heads", "num_attention_heads", U32, ALW, "vision.attention.head_count", 0 },
+	{ "image_size", "image_size", U32, ALW, "vision.image_size", 0 },
+	{ "patch_size", "patch_size", U32, ALW, "vision.patch_size", 0 },
+	{ "rope_theta", "rope_theta", F32, ALW, "vision.rope.freq_base", 0 },
+	{ "norm_eps", "norm_eps", F32, ALW, "vision.layer_norm_epsilon", 0 },
+	{ "pixel_shuffle_ratio", "pixel_shuffle_ratio", F32, ALW, "vision.pixel_shuffle_ratio", 0 },
+	{ "hidden_act", "hidden_act", GG_HP_STR, 0, NULL, 0 },
 };
 
 struct llama4 {
 	struct gg_build *b;
-	struct llama_hparams hp;
-	struct llama4_text text;
-	struct llama4_vision vision;
+	struct gg_hp hp;     /* text_config: llama's table, then llama4_text */
+	struct gg_hp vision; /* vision_config */
 };
-
-static int parse_text(const cJSON *tc, const char *file, struct llama4_text *t,
-		      gg_err *e)
-{
-	memset(t, 0, sizeof *t);
-	return gg_json_u32(tc, "num_experts_per_tok", &t->experts_per_tok, file, e) ||
-	       gg_json_u32(tc, "num_local_experts", &t->local_experts, file, e) ||
-	       gg_json_u32(tc, "interleave_moe_layer_step", &t->interleave_step, file, e) ||
-	       gg_json_u32(tc, "intermediate_size_mlp", &t->intermediate_mlp, file, e) ||
-	       gg_json_u32(tc, "attention_chunk_size", &t->chunk_size, file, e) ||
-	       gg_json_bool(tc, "use_qk_norm", &t->use_qk_norm, file, e) ? -1 : 0;
-}
-
-static int parse_vision(const cJSON *vc, const char *file,
-			struct llama4_vision *v, gg_err *e)
-{
-	memset(v, 0, sizeof *v);
-	return gg_json_u32(vc, "num_hidden_layers", &v->layers, file, e) ||
-	       gg_json_u32(vc, "hidden_size", &v->hidden, file, e) ||
-	       gg_json_u32(vc, "intermediate_size", &v->intermediate, file, e) ||
-	       gg_json_u32(vc, "num_attention_heads", &v->heads, file, e) ||
-	       gg_json_u32(vc, "image_size", &v->image_size, file, e) ||
-	       gg_json_u32(vc, "patch_size", &v->patch_size, file, e) ||
-	       gg_json_f32(vc, "rope_theta", &v->rope_theta, file, e) ||
-	       gg_json_f32(vc, "norm_eps", &v->norm_eps, file, e) ||
-	       gg_json_f32(vc, "pixel_shuffle_ratio", &v->pixel_shuffle_ratio, file, e) ? -1 : 0;
-}
 
 static int parse_config(struct llama4 *l)
 {
@@ -112,42 +100,27 @@ static int parse_config(struct llama4 *l)
 	    gg_json_obj(b->config, "vision_config", &vc, b->config_path, b->e))
 		return -1;
 	/* Absent sub-configs read as zeros, as Go's decoder leaves them. */
-	return llama_hparams_parse(tc, b->config_path, &l->hp, b->e) ||
-	       parse_text(tc, b->config_path, &l->text, b->e) ||
-	       parse_vision(vc, b->config_path, &l->vision, b->e) ? -1 : 0;
+	if (llama_hp_read(&l->hp, tc, b->config_path, "text_config.", b->opt->profile, b->e))
+		return -1;
+	if (gg_hp_add(&l->hp, llama4_text, sizeof llama4_text / sizeof *llama4_text, b->e))
+		return -1;
+	return gg_hp_read(&l->vision, llama4_vision, sizeof llama4_vision / sizeof *llama4_vision,
+			  vc, b->config_path, "vision_config.", b->opt->profile, b->e);
 }
 
-/* llama4.* beyond the llama keys (llama4Model.KV), all written even if 0. */
+/* llama4.* beyond the llama keys (llama4Model.KV). */
 static void write_llama4_kv(const struct llama4 *l, struct gguf_kvs *kv)
 {
-	const struct llama4_text *t = &l->text;
-	const struct llama4_vision *v = &l->vision;
-	gguf_kvs_set_u32(kv, "llama4.feed_forward_length", t->intermediate_mlp);
-	gguf_kvs_set_u32(kv, "llama4.expert_feed_forward_length", l->hp.intermediate_size);
-	gguf_kvs_set_u32(kv, "llama4.expert_count", t->local_experts);
-	gguf_kvs_set_u32(kv, "llama4.expert_used_count", t->experts_per_tok);
-	gguf_kvs_set_u32(kv, "llama4.interleave_moe_layer_step", t->interleave_step);
-	gguf_kvs_set_bool(kv, "llama4.use_qk_norm", t->use_qk_norm);
-	gguf_kvs_set_u32(kv, "llama4.attention.chunk_size", t->chunk_size);
-	gguf_kvs_set_u32(kv, "llama4.vision.block_count", v->layers);
-	gguf_kvs_set_u32(kv, "llama4.vision.embedding_length", v->hidden);
-	gguf_kvs_set_u32(kv, "llama4.vision.feed_forward_length", v->intermediate);
-	gguf_kvs_set_u32(kv, "llama4.vision.attention.head_count", v->heads);
-	gguf_kvs_set_u32(kv, "llama4.vision.image_size", v->image_size);
-	gguf_kvs_set_u32(kv, "llama4.vision.patch_size", v->patch_size);
-	gguf_kvs_set_f32(kv, "llama4.vision.rope.freq_base", v->rope_theta);
-	gguf_kvs_set_f32(kv, "llama4.vision.layer_norm_epsilon", v->norm_eps);
-	gguf_kvs_set_f32(kv, "llama4.vision.pixel_shuffle_ratio", v->pixel_shuffle_ratio);
-}
-
-static bool has_prefix(const char *s, const char *p)
-{
-	return strncmp(s, p, strlen(p)) == 0;
+	gg_hp_write_kv(&l->vision, kv, "llama4");
+	/* The dense MLP is intermediate_size_mlp; intermediate_size is the
+	 * experts'. */
+	gguf_kvs_set_u32(kv, "llama4.feed_forward_length", gg_hp_u32(&l->hp, "n_ff_mlp"));
+	gguf_kvs_set_u32(kv, "llama4.expert_feed_forward_length", gg_hp_u32(&l->hp, "n_ff"));
 }
 
 static bool is_vision(const char *name)
 {
-	return has_prefix(name, "v.") || has_prefix(name, "mm.");
+	return gg_has_prefix(name, "v.") || gg_has_prefix(name, "mm.");
 }
 
 /* Experts are [E, a, b] with E the configured expert count; anything else
@@ -157,20 +130,11 @@ static int check_experts(const struct llama4 *l, const struct st_tensor *st)
 	if (st->ndim != 3)
 		return gg_fail(l->b->e, "%s: tensor %s: expected 3 dims [experts, in, out], got %d",
 			       l->b->dir, st->name, st->ndim);
-	if (l->text.local_experts && st->shape[0] != l->text.local_experts)
+	uint32_t n_expert = gg_hp_u32(&l->hp, "n_expert");
+	if (n_expert && st->shape[0] != n_expert)
 		return gg_fail(l->b->e, "%s: tensor %s has %llu experts but text_config.num_local_experts is %u",
-			       l->b->dir, st->name, (unsigned long long)st->shape[0],
-			       l->text.local_experts);
+			       l->b->dir, st->name, (unsigned long long)st->shape[0], n_expert);
 	return 0;
-}
-
-/* Fails when two sources map to one output name. */
-static int name_taken(struct llama4 *l, struct gg_outfile *f, const char *name)
-{
-	if (!gg_outfile_find(f, name))
-		return 0;
-	return gg_fail(l->b->e, "%s: two source tensors are both named '%s' after renaming",
-		       l->b->dir, name);
 }
 
 /* A tensor of the given PyTorch shape reading st through a view that
@@ -179,14 +143,9 @@ static struct gg_tensor *add_view(struct llama4 *l, struct gg_outfile *f,
 				  const char *name, enum gg_type type,
 				  const uint64_t *shape, const struct st_tensor *st)
 {
-	if (name_taken(l, f, name))
-		return NULL;
-	struct gg_tensor *t = gg_outfile_add(f, name, type, shape, st->ndim);
-	t->srcs = gg_calloc(1, sizeof *t->srcs);
-	t->nsrc = 1;
-	t->srcs[0] = (struct gg_src){ .st = st, .type = st->dtype, .nelem = st->nelem };
-	gg_view_init(&t->view, st->shape, st->ndim);
-	return t;
+	struct gg_view v;
+	gg_view_init(&v, st->shape, st->ndim);
+	return gg_outfile_add_view(f, name, type, shape, st->ndim, st, &v, l->b->e);
 }
 
 /* name with "ffn_gate_up_exps" replaced by part. */
@@ -242,10 +201,7 @@ static int add_down(struct llama4 *l, struct gg_outfile *f, const char *name,
 static int add_plain(struct llama4 *l, struct gg_outfile *f, const char *name,
 		     enum gg_type type, const struct st_tensor *st)
 {
-	if (name_taken(l, f, name))
-		return -1;
-	gg_outfile_add_source(f, name, type, st);
-	return 0;
+	return gg_outfile_add_source(f, name, type, st, l->b->e) ? 0 : -1;
 }
 
 /* One source tensor, renamed as Ollama does (name), to its output(s).
@@ -258,7 +214,7 @@ static int add_tensor(struct llama4 *l, struct gg_outfile *f,
 	 * embeddings) under either name. */
 	enum gg_type kind = gg_ollama_kind(name, st->ndim, st->dtype);
 	if (is_vision(name) && mm) {
-		char *clip = gg_rename(clip_renames, NPAIRS(clip_renames), name);
+		char *clip = gg_rename(&clip_renames, name);
 		int rc = add_plain(l, mm, clip, kind, st);
 		free(clip);
 		return rc;
@@ -270,31 +226,18 @@ static int add_tensor(struct llama4 *l, struct gg_outfile *f,
 	return add_plain(l, f, name, kind, st);
 }
 
-/* llama_renames followed by llama4_renames (Ollama appends its pairs to
- * the llama list; the earliest-listed match wins). */
-static const char **all_renames(size_t *n)
-{
-	size_t a = llama_nrenames, c = NPAIRS(llama4_renames);
-	const char **pairs = gg_malloc(2 * (a + c) * sizeof *pairs);
-	memcpy(pairs, llama_renames, 2 * a * sizeof *pairs);
-	memcpy(pairs + 2 * a, llama4_renames, 2 * c * sizeof *pairs);
-	*n = a + c;
-	return pairs;
-}
-
 static int add_tensors(struct llama4 *l, struct gg_outfile *f,
 		       struct gg_outfile *mm)
 {
-	size_t n;
-	const char **pairs = all_renames(&n);
+	struct gg_replacer *rp = gg_replacer_new(&llama4_renames);
 	int rc = 0;
 	for (size_t i = 0; i < l->b->st->ntensors && rc == 0; i++) {
 		const struct st_tensor *st = &l->b->st->tensors[i];
-		char *name = gg_rename(pairs, n, st->name);
+		char *name = gg_replacer_apply(rp, st->name);
 		rc = add_tensor(l, f, mm, name, st);
 		free(name);
 	}
-	free(pairs);
+	gg_replacer_free(rp);
 	return rc;
 }
 
@@ -314,8 +257,8 @@ static int read_norm3(const cJSON *pp, const char *key, const char *path,
 		return gg_fail(e, "%s: %s: expected an array of 3 numbers", path, key);
 	for (int i = 0; i < 3; i++) {
 		const cJSON *x = cJSON_GetArrayItem(a, i);
-		if (!cJSON_IsNumber(x))
-			return gg_fail(e, "%s: %s[%d]: expected a number", path, key, i);
+		if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble))
+			return gg_fail(e, "%s: %s[%d]: expected a finite number", path, key, i);
 		out[i] = (float)x->valuedouble;
 	}
 	return 0;
@@ -338,43 +281,33 @@ static int write_image_norm(struct llama4 *l, struct gguf_kvs *kv)
 	return rc;
 }
 
-/* clip.use_gelu is only right for GELU; llama.cpp's converter asserts it. */
-static int check_gelu(struct llama4 *l)
-{
-	const cJSON *vc = NULL;
-	const char *act = NULL;
-	if (gg_json_obj(l->b->config, "vision_config", &vc, l->b->config_path, l->b->e) ||
-	    gg_json_str(vc, "hidden_act", &act, l->b->config_path, l->b->e))
-		return -1;
-	if (act && strcmp(act, "gelu") != 0)
-		return gg_fail(l->b->e, "%s: vision_config.hidden_act is '%s'; llama.cpp's llama4 projector needs gelu",
-			       l->b->config_path, act);
-	return 0;
-}
-
 /* The KVs llama.cpp's Llama4VisionModel writes (dialects.md §2d). */
 static int write_clip_kv(struct llama4 *l, struct gg_outfile *mm)
 {
-	const struct llama4_vision *v = &l->vision;
+	const struct gg_hp *v = &l->vision;
 	struct gguf_kvs *kv = mm->kvs;
-	if (check_gelu(l))
-		return -1;
+	/* clip.use_gelu is only right for GELU; llama.cpp's converter asserts it. */
+	const char *act = gg_hp_str(v, "hidden_act");
+	if (act && strcmp(act, "gelu") != 0)
+		return gg_fail(l->b->e, "%s: vision_config.hidden_act is '%s'; llama.cpp's llama4 projector needs gelu",
+			       l->b->config_path, act);
 	gguf_kvs_set_str(kv, "general.architecture", "clip");
 	gguf_kvs_set_str(kv, "general.type", "mmproj");
 	gguf_kvs_set_u32(kv, "general.file_type", 1);
 	gguf_kvs_set_bool(kv, "clip.has_vision_encoder", true);
 	gguf_kvs_set_str(kv, "clip.projector_type", "llama4");
 	gguf_kvs_set_bool(kv, "clip.use_gelu", true);
-	gguf_kvs_set_u32(kv, "clip.vision.image_size", v->image_size);
-	gguf_kvs_set_u32(kv, "clip.vision.patch_size", v->patch_size);
-	gguf_kvs_set_u32(kv, "clip.vision.embedding_length", v->hidden);
-	gguf_kvs_set_u32(kv, "clip.vision.feed_forward_length", v->intermediate);
-	gguf_kvs_set_u32(kv, "clip.vision.block_count", v->layers);
-	gguf_kvs_set_u32(kv, "clip.vision.attention.head_count", v->heads);
-	gguf_kvs_set_u32(kv, "clip.vision.projection_dim", l->hp.hidden_size);
-	gguf_kvs_set_f32(kv, "clip.vision.attention.layer_norm_epsilon", v->norm_eps);
+	gguf_kvs_set_u32(kv, "clip.vision.image_size", gg_hp_u32(v, "image_size"));
+	gguf_kvs_set_u32(kv, "clip.vision.patch_size", gg_hp_u32(v, "patch_size"));
+	gguf_kvs_set_u32(kv, "clip.vision.embedding_length", gg_hp_u32(v, "hidden"));
+	gguf_kvs_set_u32(kv, "clip.vision.feed_forward_length", gg_hp_u32(v, "intermediate"));
+	gguf_kvs_set_u32(kv, "clip.vision.block_count", gg_hp_u32(v, "layers"));
+	gguf_kvs_set_u32(kv, "clip.vision.attention.head_count", gg_hp_u32(v, "heads"));
+	gguf_kvs_set_u32(kv, "clip.vision.projection_dim", gg_hp_u32(&l->hp, "hidden_size"));
+	gguf_kvs_set_f32(kv, "clip.vision.attention.layer_norm_epsilon", gg_hp_f32(v, "norm_eps"));
 	/* 1 / pixel_shuffle_ratio; 2 (Llama 4's) when unset, as the shim. */
-	long scale = v->pixel_shuffle_ratio > 0 ? lroundf(1.0f / v->pixel_shuffle_ratio) : 2;
+	float ratio = gg_hp_f32(v, "pixel_shuffle_ratio");
+	long scale = ratio > 0 ? lroundf(1.0f / ratio) : 2;
 	gguf_kvs_set_u32(kv, "clip.vision.projector.scale_factor", scale > 0 ? (uint32_t)scale : 2);
 	return write_image_norm(l, kv);
 }
@@ -382,18 +315,16 @@ static int write_clip_kv(struct llama4 *l, struct gg_outfile *mm)
 static bool any_vision(const struct st_set *st)
 {
 	for (size_t i = 0; i < st->ntensors; i++)
-		if (has_prefix(st->tensors[i].name, "vision_model") ||
-		    has_prefix(st->tensors[i].name, "multi_modal_projector"))
+		if (gg_has_prefix(st->tensors[i].name, "vision_model") ||
+		    gg_has_prefix(st->tensors[i].name, "multi_modal_projector"))
 			return true;
 	return false;
 }
 
-static int build_llama4(struct gg_build *b)
+static int build_files(struct llama4 *l)
 {
-	struct llama4 l = { .b = b };
+	struct gg_build *b = l->b;
 	enum gg_profile p = b->opt->profile;
-	if (parse_config(&l))
-		return -1;
 	/* Add both files first: adding one may move the other. */
 	gg_model_add_file(b->model, "model.gguf");
 	bool split = p == GG_PROFILE_LLAMACPP && any_vision(b->st);
@@ -403,12 +334,22 @@ static int build_llama4(struct gg_build *b)
 	struct gg_outfile *mm = split ? &b->model->files[1] : NULL;
 	if (gg_build_base_kv(b, f, "llama4", NULL, 0))
 		return -1;
-	llama_write_kv(f->kvs, "llama4", &l.hp, p);
-	write_llama4_kv(&l, f->kvs);
-	llama_add_rope_freqs(f, &l.hp, p);
-	if (mm && write_clip_kv(&l, mm))
+	llama_write_kv(f->kvs, "llama4", &l->hp, p);
+	write_llama4_kv(l, f->kvs);
+	if (llama_add_rope_freqs(f, &l->hp, p, b->e))
 		return -1;
-	return add_tensors(&l, f, mm);
+	if (mm && write_clip_kv(l, mm))
+		return -1;
+	return add_tensors(l, f, mm);
+}
+
+static int build_llama4(struct gg_build *b)
+{
+	struct llama4 l = { .b = b };
+	int rc = parse_config(&l) ? -1 : build_files(&l);
+	gg_hp_free(&l.hp);
+	gg_hp_free(&l.vision);
+	return rc;
 }
 
 const struct gg_arch gg_arch_llama4 = {

@@ -29,24 +29,21 @@
 
 #include "gguf_reader.h"
 #include "jsonutil.h"
+#include "llama_common.h"
+#include "typerules.h"
 
-/* Ollama's llamaAdapter.Replacements, in its order (earliest match wins). */
-static const char *const lora_renames[] = {
+/* Ollama's llamaAdapter.Replacements: the llama projections, and these
+ * (no pair here matches where a projection pair does, so the order
+ * between the two lists does not matter). */
+static const char *const lora_pairs[] = {
 	"base_model.model.", "",
 	"model.layers", "blk",
-	"self_attn.q_proj", "attn_q",
-	"self_attn.k_proj", "attn_k",
-	"self_attn.v_proj", "attn_v",
-	"self_attn.o_proj", "attn_output",
-	"mlp.gate_proj", "ffn_gate",
-	"mlp.down_proj", "ffn_down",
-	"mlp.up_proj", "ffn_up",
 	"lora_A.weight", "weight.lora_a",
 	"lora_B.weight", "weight.lora_b",
 	"lora_a", "weight.lora_a",
 	"lora_b", "weight.lora_b",
 };
-static const size_t lora_nrenames = sizeof lora_renames / sizeof *lora_renames / 2;
+static const struct gg_renames lora_renames = GG_RENAMES(&llama_proj_renames, lora_pairs);
 
 /* ---- the base model ---- */
 
@@ -236,12 +233,6 @@ struct factor {
 	uint64_t rows, cols;
 };
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-	return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 /* Why a tensor that is not a lora_a/lora_b factor cannot be carried. */
 static int reject_other(const struct gg_build *b, const struct adapter_params *p,
 			const struct st_tensor *st)
@@ -262,8 +253,8 @@ static int factor_classify(const struct gg_build *b, const struct adapter_params
 			   const struct st_tensor *st, struct factor *fa)
 {
 	const char *file = b->st->files[st->file].name;
-	char *name = gg_rename(lora_renames, lora_nrenames, st->name);
-	bool a = ends_with(name, ".weight.lora_a"), is_b = ends_with(name, ".weight.lora_b");
+	char *name = gg_rename(&lora_renames, st->name);
+	bool a = gg_has_suffix(name, ".weight.lora_a"), is_b = gg_has_suffix(name, ".weight.lora_b");
 	if (!a && !is_b) {
 		free(name);
 		return reject_other(b, p, st);
@@ -350,10 +341,10 @@ static void qk_heads(const struct factor *fa, enum gg_profile prof,
 		     const struct adapter_params *p, const struct base_info *bi,
 		     uint64_t *in_heads, uint64_t *out_heads)
 {
-	bool q = ends_with(fa->name, ".attn_q.weight.lora_a") ||
-		 ends_with(fa->name, ".attn_q.weight.lora_b");
-	bool k = ends_with(fa->name, ".attn_k.weight.lora_a") ||
-		 ends_with(fa->name, ".attn_k.weight.lora_b");
+	bool q = gg_has_suffix(fa->name, ".attn_q.weight.lora_a") ||
+		 gg_has_suffix(fa->name, ".attn_q.weight.lora_b");
+	bool k = gg_has_suffix(fa->name, ".attn_k.weight.lora_a") ||
+		 gg_has_suffix(fa->name, ".attn_k.weight.lora_b");
 	*in_heads = *out_heads = 0;
 	if (!q && !k)
 		return;
@@ -400,16 +391,12 @@ static int add_factor(const struct gg_build *b, struct gg_outfile *f,
 	uint64_t in_heads, out_heads, shape[2] = { fa->rows, fa->cols };
 	qk_heads(fa, b->opt->profile, p, bi, &in_heads, &out_heads);
 	enum gg_type type = gg_ollama_kind(fa->name, 2, fa->st->dtype);
-	struct gg_tensor *t = gg_outfile_add(f, fa->name, type, shape, 2);
-	t->srcs = gg_calloc(1, sizeof *t->srcs);
-	t->nsrc = 1;
-	t->srcs[0] = (struct gg_src){ .st = fa->st, .type = fa->st->dtype,
-				      .nelem = fa->st->nelem };
+	struct gg_view v;
 	gg_err sub;
-	if (factor_view(&t->view, fa, in_heads, out_heads, &sub))
+	if (factor_view(&v, fa, in_heads, out_heads, &sub))
 		return gg_fail(b->e, "%s: tensor '%s': %s",
 			       b->st->files[fa->st->file].name, fa->st->name, sub.msg);
-	return 0;
+	return gg_outfile_add_view(f, fa->name, type, shape, 2, fa->st, &v, b->e) ? 0 : -1;
 }
 
 static void factors_free(struct factor *fs, size_t n)
@@ -431,20 +418,11 @@ static int build_tensors(const struct gg_build *b, struct gg_outfile *f,
 	for (size_t i = 0; i < n; i++)
 		if (factor_classify(b, p, &b->st->tensors[i], &fs[i]))
 			goto out;
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(fs[i].name, fs[j].name) == 0) {
-				gg_fail(b->e, "%s: '%s' and '%s' are both named '%s' after renaming",
-					b->dir, fs[j].st->name, fs[i].st->name, fs[i].name);
-				goto out;
-			}
-	}
-	if (check_pairs(b, bi, fs, n))
-		goto out;
+	/* Adding refuses two factors with one name before pairs are matched. */
 	for (size_t i = 0; i < n; i++)
 		if (add_factor(b, f, &fs[i], p, bi))
 			goto out;
-	rc = 0;
+	rc = check_pairs(b, bi, fs, n);
 out:
 	factors_free(fs, n);
 	return rc;
@@ -478,5 +456,6 @@ const struct gg_arch gg_arch_lora = {
 	.hf_arch = "PEFT LoRA adapter",
 	.gguf_arch = "llama",
 	.notes = "PEFT/MLX LoRA for a llama base (option base=); loads in llama.cpp",
+	.config_file = "adapter_config.json",
 	.build = build_lora,
 };

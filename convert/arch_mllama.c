@@ -14,11 +14,12 @@
 #include <string.h>
 
 #include "jsonutil.h"
+#include "typerules.h"
 
 /* Ollama appends these to the llama list (mllamaModel.Replacements). The
  * order matters: gg_rename lets the earliest-listed match win, so the
  * longer gated_positional_embedding.* forms come before the bare one. */
-static const char *const mllama_extra_renames[] = {
+static const char *const mllama_pairs[] = {
 	"language_model.", "",
 	"gate_attn", "attn_gate",
 	"gate_ffn", "ffn_gate",
@@ -40,18 +41,21 @@ static const char *const mllama_extra_renames[] = {
 	"mlp.fc2", "ffn_down",
 	"multi_modal_projector", "mm.0",
 };
+static const struct gg_renames mllama_renames = GG_RENAMES(&llama_renames, mllama_pairs);
 
-/* The vision_config u32 fields, written even when 0 (Go writes the zero). */
-static const struct { const char *json, *key; } vision_u32[] = {
-	{ "num_hidden_layers", "mllama.vision.block_count" },
-	{ "num_global_layers", "mllama.vision.global.block_count" },
-	{ "hidden_size", "mllama.vision.embedding_length" },
-	{ "intermediate_size", "mllama.vision.feed_forward_length" },
-	{ "attention_heads", "mllama.vision.attention.head_count" },
-	{ "image_size", "mllama.vision.image_size" },
-	{ "patch_size", "mllama.vision.patch_size" },
-	{ "max_num_tiles", "mllama.vision.max_num_tiles" },
-	{ "num_channels", "mllama.vision.num_channels" },
+/* The vision_config fields, written even when 0 (Go writes the zero). */
+static const struct gg_hparam mllama_vision[] = {
+	{ "layers", "num_hidden_layers", GG_HP_U32, GG_HP_ALWAYS, "vision.block_count", 0 },
+	{ "global_layers", "num_global_layers", GG_HP_U32, GG_HP_ALWAYS, "vision.global.block_count", 0 },
+	{ "hidden", "hidden_size", GG_HP_U32, GG_HP_ALWAYS, "vision.embedding_length", 0 },
+	{ "intermediate", "intermediate_size", GG_HP_U32, GG_HP_ALWAYS, "vision.feed_forward_length", 0 },
+	{ "heads", "attention_heads", GG_HP_U32, GG_HP_ALWAYS | GG_HP_REQUIRED,
+	  "vision.attention.head_count", 0 },
+	{ "image_size", "image_size", GG_HP_U32, GG_HP_ALWAYS, "vision.image_size", 0 },
+	{ "patch_size", "patch_size", GG_HP_U32, GG_HP_ALWAYS, "vision.patch_size", 0 },
+	{ "max_num_tiles", "max_num_tiles", GG_HP_U32, GG_HP_ALWAYS, "vision.max_num_tiles", 0 },
+	{ "num_channels", "num_channels", GG_HP_U32, GG_HP_ALWAYS, "vision.num_channels", 0 },
+	{ "norm_eps", "norm_eps", GG_HP_F32, GG_HP_ALWAYS, "vision.attention.layer_norm_epsilon", 0 },
 };
 
 static const char *const notice =
@@ -59,26 +63,20 @@ static const char *const notice =
 	"(unknown model architecture 'mllama', no mllama projector); "
 	"both profiles give Ollama's single-file format";
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-	return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 static bool is_vision(const char *name)
 {
 	return strncmp(name, "v.", 2) == 0 || strncmp(name, "mm.", 3) == 0;
 }
 
-static bool skip_vision(const char *name, void *arg)
+static bool skip_vision(const struct st_tensor *st, const char *name, void *arg)
 {
-	(void)arg;
+	(void)st, (void)arg;
 	return is_vision(name);
 }
 
-static bool skip_text(const char *name, void *arg)
+static bool skip_text(const struct st_tensor *st, const char *name, void *arg)
 {
-	(void)arg;
+	(void)st, (void)arg;
 	return !is_vision(name);
 }
 
@@ -109,7 +107,7 @@ static int put_i32_array(struct gguf_kvs *kv, const char *key, const cJSON *obj,
 
 static int write_mllama_kv(struct gg_build *b, struct gguf_kvs *kv,
 			   const cJSON *text, const cJSON *vision,
-			   const struct llama_hparams *hp)
+			   const struct gg_hp *hp, const struct gg_hp *vhp)
 {
 	llama_write_kv(kv, "mllama", hp, GG_PROFILE_OLLAMA);
 	if (put_i32_array(kv, "mllama.attention.cross_attention_layers", text,
@@ -117,16 +115,7 @@ static int write_mllama_kv(struct gg_build *b, struct gguf_kvs *kv,
 	    put_i32_array(kv, "mllama.vision.intermediate_layers_indices", vision,
 			  "intermediate_layers_indices", b->config_path, b->e))
 		return -1;
-	for (size_t i = 0; i < sizeof vision_u32 / sizeof *vision_u32; i++) {
-		uint32_t v = 0;
-		if (gg_json_u32(vision, vision_u32[i].json, &v, b->config_path, b->e))
-			return -1;
-		gguf_kvs_set_u32(kv, vision_u32[i].key, v);
-	}
-	float eps = 0;
-	if (gg_json_f32(vision, "norm_eps", &eps, b->config_path, b->e))
-		return -1;
-	gguf_kvs_set_f32(kv, "mllama.vision.attention.layer_norm_epsilon", eps);
+	gg_hp_write_kv(vhp, kv, "mllama");
 	return 0;
 }
 
@@ -139,56 +128,51 @@ static int transform_vision(struct gg_outfile *f, size_t first,
 	size_t n = f->ntensors;
 	for (size_t i = first; i < n; i++) {
 		struct gg_tensor *t = &f->tensors[i];
-		if (ends_with(t->name, "attn_q.weight") || ends_with(t->name, "attn_k.weight")) {
-			if (heads == 0)
-				return gg_fail(e, "%s: cannot permute %s: vision_config has no attention_heads",
-					       f->name, t->name);
-			if (gg_view_rotary(&t->view, heads, e))
-				return gg_fail(e, "%s: tensor %s: %llu rows cannot be permuted for %u vision heads",
-					       f->name, t->name,
-					       (unsigned long long)t->view.dim[0], heads);
+		if (gg_has_suffix(t->name, "attn_q.weight") || gg_has_suffix(t->name, "attn_k.weight")) {
+			if (gg_tensor_rotary(f, t, heads, "vision head", e))
+				return -1;
 		} else if (strcmp(t->name, "v.position_embd.gate") == 0) {
 			t->op = GG_OP_ONE_MINUS_TANH;
 			const struct st_tensor *st = t->srcs[0].st;
 			/* May move f->tensors: t is not used after this. */
-			gg_outfile_add_source(f, "v.tile_position_embd.gate", t->type, st)->op =
-				GG_OP_TANH;
+			struct gg_tensor *tile =
+				gg_outfile_add_source(f, "v.tile_position_embd.gate", t->type, st, e);
+			if (!tile)
+				return -1;
+			tile->op = GG_OP_TANH;
 		} else if (strcmp(t->name, "v.pre_tile_position_embd.gate") == 0 ||
 			   strcmp(t->name, "v.post_tile_position_embd.gate") == 0 ||
-			   ends_with(t->name, "attn_gate") || ends_with(t->name, "ffn_gate")) {
+			   gg_has_suffix(t->name, "attn_gate") || gg_has_suffix(t->name, "ffn_gate")) {
 			t->op = GG_OP_TANH;
 		}
 	}
 	return 0;
 }
 
-/* The llama list followed by the mllama additions, as Go's append does. */
-static const char **mllama_renames(size_t *npairs)
-{
-	size_t nx = sizeof mllama_extra_renames / sizeof *mllama_extra_renames / 2;
-	const char **p = gg_malloc(2 * (llama_nrenames + nx) * sizeof *p);
-	memcpy(p, llama_renames, 2 * llama_nrenames * sizeof *p);
-	memcpy(p + 2 * llama_nrenames, mllama_extra_renames, 2 * nx * sizeof *p);
-	*npairs = llama_nrenames + nx;
-	return p;
-}
-
 static int add_tensors(struct gg_build *b, struct gg_outfile *f,
-		       const struct llama_hparams *hp, uint32_t vision_heads)
+		       const struct gg_hp *hp, uint32_t vision_heads)
 {
-	size_t npairs;
-	const char **pairs = mllama_renames(&npairs);
 	/* Text first, so the llama Q/K rule (which also matches the vision
 	 * attn_q/attn_k names) sees only text tensors; it permutes the
 	 * cross-attention q/k projections too, as Ollama does. */
-	int rc = gg_build_add_renamed(b, f, pairs, npairs, skip_vision, NULL) ||
-		 llama_permute_qk(f, hp, GG_PROFILE_OLLAMA, b->e);
+	if (gg_build_add_renamed(b, f, &mllama_renames, skip_vision, NULL) ||
+	    llama_permute_qk(f, hp, GG_PROFILE_OLLAMA, b->e))
+		return -1;
 	size_t first_vision = f->ntensors;
-	if (!rc)
-		rc = gg_build_add_renamed(b, f, pairs, npairs, skip_text, NULL) ||
-		     transform_vision(f, first_vision, vision_heads, b->e);
-	free(pairs);
-	return rc ? -1 : 0;
+	return gg_build_add_renamed(b, f, &mllama_renames, skip_text, NULL) ||
+	       transform_vision(f, first_vision, vision_heads, b->e) ? -1 : 0;
+}
+
+static int build_files(struct gg_build *b, const cJSON *text, const cJSON *vision,
+		       const struct gg_hp *hp, const struct gg_hp *vhp)
+{
+	b->model->notice = notice;
+	struct gg_outfile *f = gg_model_add_file(b->model, "model.gguf");
+	if (gg_build_base_kv(b, f, "mllama", NULL, 0) ||
+	    write_mllama_kv(b, f->kvs, text, vision, hp, vhp) ||
+	    llama_add_rope_freqs(f, hp, GG_PROFILE_OLLAMA, b->e))
+		return -1;
+	return add_tensors(b, f, hp, gg_hp_u32(vhp, "heads"));
 }
 
 static int build_mllama(struct gg_build *b)
@@ -200,18 +184,19 @@ static int build_mllama(struct gg_build *b)
 	if (!text)
 		return gg_fail(b->e, "%s: MllamaForConditionalGeneration needs a text_config object",
 			       b->config_path);
-	struct llama_hparams hp;
-	uint32_t vision_heads = 0;
-	if (llama_hparams_parse(text, b->config_path, &hp, b->e) ||
-	    gg_json_u32(vision, "attention_heads", &vision_heads, b->config_path, b->e))
+	/* No llama.cpp runtime: Ollama's rules in both profiles. */
+	struct gg_hp hp, vhp;
+	if (llama_hp_read(&hp, text, b->config_path, "text_config.", GG_PROFILE_OLLAMA, b->e))
 		return -1;
-	b->model->notice = notice;
-	struct gg_outfile *f = gg_model_add_file(b->model, "model.gguf");
-	if (gg_build_base_kv(b, f, "mllama", NULL, 0) ||
-	    write_mllama_kv(b, f->kvs, text, vision, &hp))
+	if (gg_hp_read(&vhp, mllama_vision, sizeof mllama_vision / sizeof *mllama_vision,
+		       vision, b->config_path, "vision_config.", GG_PROFILE_OLLAMA, b->e)) {
+		gg_hp_free(&hp);
 		return -1;
-	llama_add_rope_freqs(f, &hp, GG_PROFILE_OLLAMA);
-	return add_tensors(b, f, &hp, vision_heads);
+	}
+	int rc = build_files(b, text, vision, &hp, &vhp);
+	gg_hp_free(&hp);
+	gg_hp_free(&vhp);
+	return rc;
 }
 
 const struct gg_arch gg_arch_mllama = {

@@ -135,14 +135,6 @@ static int run_guarded(const struct st_set *set, guarded_fn fn, void *arg)
 #define OP_BLOCK 1024
 #define GATHER_BLOCK 4096
 
-static void apply_op(enum gg_op op, float *x, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		float t = tanhf(x[i]);
-		x[i] = op == GG_OP_TANH ? t : 1.0f - t;
-	}
-}
-
 /* The type of the elements the view produces: the output type, or for a
  * quantized tensor the type of the values it quantizes. */
 static enum gg_type elem_type(const struct gg_tensor *t)
@@ -167,8 +159,7 @@ static void emit(const struct gg_tensor *t, enum gg_type stype,
 	while (n > 0) {
 		size_t k = n < OP_BLOCK ? (size_t)n : OP_BLOCK;
 		gg_convert(stype, src, GG_TYPE_F32, tmp, k);
-		if (t->op != GG_OP_NONE)
-			apply_op(t->op, tmp, k);
+		gg_op_apply(t->op, tmp, k);
 		if (vt == ot || vt == GG_TYPE_F32) {
 			gg_convert(GG_TYPE_F32, tmp, ot, out, k);
 		} else {

@@ -66,14 +66,24 @@ static size_t nonfinite_token_at(const char *in, size_t len, size_t at)
 	return n;
 }
 
-/* Copy in to out (which has room for len bytes), replacing each non-finite
- * token outside strings by "0". With pad, the rest of the token becomes
- * spaces so byte offsets still point into the original file (used by
- * gg_json_load to report syntax errors where the user can find them; the
- * parse result is the same because whitespace after a number is free).
- * Returns the output length. */
+/* What a non-finite token becomes: "0" (Ollama), or a number too large for
+ * a double, which cJSON reads as +-Infinity so that every getter refuses
+ * it (a NaN is marked as Infinity: the value is unusable either way). */
+static const char *replacement(const char *in, size_t at, size_t tok, bool mark)
+{
+	if (!mark)
+		return "0";
+	return in[at] == '-' && tok > 3 ? "-1e999" : "1e999";
+}
+
+/* Copy in to out (which has room for 2 * len bytes), replacing each
+ * non-finite token outside strings (replacement()). With pad, the rest of
+ * the token becomes spaces so byte offsets still point into the original
+ * file (used by gg_json_load to report syntax errors where the user can
+ * find them; the parse result is the same because whitespace after a
+ * number is free). Returns the output length. */
 static size_t rewrite_nonfinite(const char *in, size_t len, char *out,
-				bool pad)
+				bool pad, bool mark)
 {
 	size_t o = 0;
 	bool in_string = false, escaped = false;
@@ -92,9 +102,12 @@ static size_t rewrite_nonfinite(const char *in, size_t len, char *out,
 		}
 		size_t tok = c == '"' ? 0 : nonfinite_token_at(in, len, i);
 		if (tok) {
-			out[o++] = '0';
+			const char *rep = replacement(in, i, tok, mark);
+			size_t rlen = strlen(rep);
+			memcpy(out + o, rep, rlen);
+			o += rlen;
 			if (pad)
-				for (size_t k = 1; k < tok; k++)
+				for (size_t k = rlen; k < tok; k++)
 					out[o++] = ' ';
 			i += tok;
 			continue;
@@ -111,7 +124,7 @@ static size_t rewrite_nonfinite(const char *in, size_t len, char *out,
 char *gg_json_sanitize_nonfinite(const char *in, size_t len, size_t *out_len)
 {
 	char *out = gg_malloc(len + 1);
-	size_t n = rewrite_nonfinite(in, len, out, false);
+	size_t n = rewrite_nonfinite(in, len, out, false, false);
 	out[n] = 0;
 	if (out_len)
 		*out_len = n;
@@ -194,15 +207,32 @@ int gg_json_load(const char *path, bool optional, bool sanitize_nonfinite,
 	size_t len;
 	if (gg_read_file(path, GG_JSON_MAX_BYTES, &text, &len, e) != 0)
 		return -1;
-	if (sanitize_nonfinite) {
-		/* The padded rewrite never changes the length. */
-		char *clean = gg_malloc(len + 1);
-		rewrite_nonfinite(text, len, clean, true);
-		clean[len] = 0;
+	if (!sanitize_nonfinite) {
+		int rc = parse_text(path, text, len, out, e);
 		free(text);
-		text = clean;
+		return rc;
 	}
-	int rc = parse_text(path, text, len, out, e);
+	/* Marked tokens may be longer than the originals ("NaN" becomes
+	 * "1e999"); a syntax error is then reported from the padded "0"
+	 * rewrite, which keeps every byte offset. */
+	char *marked = gg_malloc(2 * len + 1);
+	size_t mlen = rewrite_nonfinite(text, len, marked, true, true);
+	marked[mlen] = 0;
+	gg_err ignored;
+	int rc = parse_text(path, marked, mlen, out, &ignored);
+	if (rc) {
+		char *clean = gg_malloc(len + 1);
+		rewrite_nonfinite(text, len, clean, true, false);
+		clean[len] = 0;
+		rc = parse_text(path, clean, len, out, e);
+		if (rc == 0) { /* cannot happen: the same syntax */
+			cJSON_Delete(*out);
+			*out = NULL;
+			rc = gg_fail(e, "%s: JSON syntax error", path);
+		}
+		free(clean);
+	}
+	free(marked);
 	free(text);
 	return rc;
 }
@@ -345,6 +375,9 @@ static const char *json_kind(const cJSON *v)
 static int type_error(const cJSON *v, const char *key, const char *want,
 		      const char *file, gg_err *e)
 {
+	if (cJSON_IsNumber(v) && !isfinite(v->valuedouble))
+		return gg_fail(e, "%s: %s: NaN, Infinity or a number out of range is not a usable value (expected %s)",
+			       file, key, want);
 	if (cJSON_IsNumber(v))
 		return gg_fail(e, "%s: %s: expected %s, got %.17g", file, key,
 			       want, v->valuedouble);

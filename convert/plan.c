@@ -78,6 +78,26 @@ int gg_view_rotary(struct gg_view *v, uint64_t heads, gg_err *e)
 	return gg_view_swap(v, 1, 2, e);
 }
 
+int gg_view_take_every(struct gg_view *v, int d, uint64_t step, uint64_t first,
+		       gg_err *e)
+{
+	if (d < 0 || d >= v->ndim || step == 0 || first >= step || v->dim[d] % step)
+		return gg_fail(e, "view: cannot take every %llu-th of dim %d (size %llu) from %llu",
+			       (unsigned long long)step, d,
+			       (unsigned long long)(d >= 0 && d < v->ndim ? v->dim[d] : 0),
+			       (unsigned long long)first);
+	/* [n] -> [n/step, step], keep column `first`: a stride of step rows. */
+	if (gg_view_split(v, d, v->dim[d] / step, e) ||
+	    gg_view_slice(v, d + 1, first, 1, e))
+		return -1;
+	/* Drop the size-1 dim so later dims keep their numbers. */
+	memmove(&v->dim[d + 1], &v->dim[d + 2], (size_t)(v->ndim - d - 2) * sizeof v->dim[0]);
+	memmove(&v->stride[d + 1], &v->stride[d + 2],
+		(size_t)(v->ndim - d - 2) * sizeof v->stride[0]);
+	v->ndim--;
+	return 0;
+}
+
 uint64_t gg_view_nelem(const struct gg_view *v)
 {
 	uint64_t n = 1;
@@ -163,10 +183,43 @@ static void index_rebuild(struct gg_outfile *f, size_t want)
 		index_insert(f, i);
 }
 
-struct gg_tensor *gg_outfile_add(struct gg_outfile *f, const char *name,
-				 enum gg_type type, const uint64_t *shape,
-				 int ndim)
+static const char *where(const struct gg_outfile *f)
 {
+	return f->origin ? f->origin : f->name;
+}
+
+/* Names llama.cpp cannot load (GGML_MAX_NAME is 64 with the NUL) or that
+ * cannot be a file in the mount's tensors/ directory. src: the source it
+ * came from, for the message (or NULL). */
+static int check_name(const struct gg_outfile *f, const char *name, const char *src,
+		      gg_err *e)
+{
+	const char *why = NULL;
+	size_t n = strlen(name);
+	if (n == 0)
+		why = "is empty";
+	else if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		why = "cannot be a file name";
+	else if (n > GG_MAX_TENSOR_NAME)
+		why = "is longer than llama.cpp's 63-byte limit";
+	if (!why)
+		return 0;
+	if (src)
+		return gg_fail(e, "%s: tensor '%.200s' (%zu bytes, from '%.200s') %s",
+			       where(f), name, n, src, why);
+	return gg_fail(e, "%s: tensor '%.200s' (%zu bytes) %s", where(f), name, n, why);
+}
+
+static struct gg_tensor *add_named(struct gg_outfile *f, const char *name,
+				   enum gg_type type, const uint64_t *shape,
+				   int ndim, const char *src, gg_err *e)
+{
+	if (check_name(f, name, src, e))
+		return NULL;
+	if (gg_outfile_find(f, name)) {
+		gg_fail(e, "%s: two tensors are both named '%s'", where(f), name);
+		return NULL;
+	}
 	if (f->ntensors == f->cap) {
 		f->cap = f->cap ? f->cap * 2 : 64;
 		f->tensors = gg_realloc(f->tensors, f->cap * sizeof *f->tensors);
@@ -184,27 +237,58 @@ struct gg_tensor *gg_outfile_add(struct gg_outfile *f, const char *name,
 	return t;
 }
 
-struct gg_tensor *gg_outfile_add_source(struct gg_outfile *f, const char *name,
-					enum gg_type type,
-					const struct st_tensor *st)
+struct gg_tensor *gg_outfile_add(struct gg_outfile *f, const char *name,
+				 enum gg_type type, const uint64_t *shape,
+				 int ndim, gg_err *e)
 {
-	struct gg_tensor *t = gg_outfile_add(f, name, type, st->shape, st->ndim);
+	return add_named(f, name, type, shape, ndim, NULL, e);
+}
+
+static void set_single_source(struct gg_tensor *t, const struct st_tensor *st)
+{
 	t->srcs = gg_calloc(1, sizeof *t->srcs);
 	t->nsrc = 1;
-	t->srcs[0] = (struct gg_src){ .st = st, .type = st->dtype,
-				      .nelem = st->nelem };
-	gg_view_init(&t->view, st->shape, st->ndim);
+	t->srcs[0] = (struct gg_src){ .st = st, .type = st->dtype, .nelem = st->nelem };
+}
+
+struct gg_tensor *gg_outfile_add_view(struct gg_outfile *f, const char *name,
+				      enum gg_type type, const uint64_t *shape,
+				      int ndim, const struct st_tensor *st,
+				      const struct gg_view *view, gg_err *e)
+{
+	struct gg_tensor *prev = gg_outfile_find(f, name);
+	if (prev && prev->nsrc && prev->srcs[0].st) {
+		gg_fail(e, "%s: source tensors '%s' and '%s' are both named '%s' after renaming",
+			where(f), prev->srcs[0].st->name, st->name, name);
+		return NULL;
+	}
+	struct gg_tensor *t = add_named(f, name, type, shape, ndim, st->name, e);
+	if (!t)
+		return NULL;
+	set_single_source(t, st);
+	t->view = *view;
 	return t;
 }
 
-struct gg_tensor *gg_outfile_add_f32(struct gg_outfile *f, const char *name,
-				     const float *values, uint64_t n)
+struct gg_tensor *gg_outfile_add_source(struct gg_outfile *f, const char *name,
+					enum gg_type type,
+					const struct st_tensor *st, gg_err *e)
 {
-	float *copy = gg_malloc(n * sizeof *copy);
+	struct gg_view v;
+	gg_view_init(&v, st->shape, st->ndim);
+	return gg_outfile_add_view(f, name, type, st->shape, st->ndim, st, &v, e);
+}
+
+struct gg_tensor *gg_outfile_add_f32(struct gg_outfile *f, const char *name,
+				     const float *values, uint64_t n, gg_err *e)
+{
+	struct gg_tensor *t = gg_outfile_add(f, name, GG_TYPE_F32, &n, 1, e);
+	if (!t)
+		return NULL;
+	float *copy = gg_malloc(n * sizeof *copy + 1);
 	memcpy(copy, values, n * sizeof *copy);
 	f->mem = gg_realloc(f->mem, (f->nmem + 1) * sizeof *f->mem);
 	f->mem[f->nmem++] = copy;
-	struct gg_tensor *t = gg_outfile_add(f, name, GG_TYPE_F32, &n, 1);
 	t->srcs = gg_calloc(1, sizeof *t->srcs);
 	t->nsrc = 1;
 	t->srcs[0] = (struct gg_src){ .mem = copy, .type = GG_TYPE_F32, .nelem = n };
@@ -250,6 +334,20 @@ int gg_tensor_set_mxfp4(struct gg_tensor *t, const struct st_tensor *blocks,
 				      .nelem = scales->nelem };
 	t->op = GG_OP_MXFP4_REPACK;
 	gg_view_init(&t->view, scales->shape, scales->ndim);
+	return 0;
+}
+
+int gg_tensor_rotary(const struct gg_outfile *f, struct gg_tensor *t,
+		     uint32_t heads, const char *what, gg_err *e)
+{
+	if (heads == 0)
+		return gg_fail(e, "%s: cannot permute %s: config has no %s count",
+			       where(f), t->name, what);
+	gg_err sub;
+	if (gg_view_rotary(&t->view, heads, &sub))
+		return gg_fail(e, "%s: tensor %s: %llu rows cannot be permuted for %u %ss",
+			       where(f), t->name, (unsigned long long)t->view.dim[0],
+			       heads, what);
 	return 0;
 }
 

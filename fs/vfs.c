@@ -593,17 +593,6 @@ static cJSON *json_kv(const struct gguf_kv *kv)
 	return o;
 }
 
-static const char *op_name(enum gg_op op)
-{
-	switch (op) {
-	case GG_OP_NONE: return "none";
-	case GG_OP_TANH: return "tanh";
-	case GG_OP_ONE_MINUS_TANH: return "one_minus_tanh";
-	case GG_OP_MXFP4_REPACK: return "mxfp4_repack";
-	}
-	return "unknown";
-}
-
 /* Which source tensors and files feed t. */
 static cJSON *json_sources(const struct st_set *set, const struct gg_tensor *t)
 {
@@ -642,7 +631,7 @@ static cJSON *json_tensor(const struct st_set *set, const struct gg_outfile *f,
 	cJSON_AddItemToObject(o, "data_offset", json_u64(t->offset - f->header_len));
 	cJSON_AddItemToObject(o, "size", json_u64(t->nbytes));
 	cJSON_AddBoolToObject(o, "copy", t->is_copy);
-	cJSON_AddStringToObject(o, "op", op_name(t->op));
+	cJSON_AddStringToObject(o, "op", gg_op_name(t->op));
 	cJSON_AddItemToObject(o, "sources", json_sources(set, t));
 	return o;
 }

@@ -4,8 +4,10 @@
  * what the `ollama` profile must reproduce: object keys match
  * case-insensitively (cJSON_GetObjectItem does too), `null` leaves the zero
  * value, a value of the wrong JSON type is an error. config.json may contain
- * the non-standard tokens NaN, Infinity and -Infinity outside strings; like
- * Ollama they are read as 0.
+ * the non-standard tokens NaN, Infinity and -Infinity outside strings: they
+ * are read as infinite numbers, which every typed getter refuses ("NaN,
+ * Infinity or a number out of range is not a usable value"), so a value a converter uses cannot be
+ * one, while keys nobody reads may hold them (Ollama reads them all as 0).
  */
 #ifndef GGUFFS_JSONUTIL_H
 #define GGUFFS_JSONUTIL_H
@@ -24,8 +26,8 @@
 /* Parse a JSON file. On a missing file: if optional, *out = NULL and return
  * 0; else fail. Syntax errors, bad UTF-8 and a top level that is not an
  * object fail with "<path>: ..." naming the byte offset. When
- * sanitize_nonfinite, NaN/Infinity/-Infinity tokens outside strings become
- * 0 first (Ollama's sanitizeNonFiniteJSON). */
+ * sanitize_nonfinite, NaN/Infinity/-Infinity tokens outside strings are
+ * accepted and read as non-finite numbers (see above). */
 int gg_json_load(const char *path, bool optional, bool sanitize_nonfinite,
 		 cJSON **out, gg_err *e);
 

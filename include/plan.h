@@ -28,7 +28,13 @@
 #include "util.h"
 
 #define GG_VIEW_MAX_DIMS 8
+/* The longest tensor name llama.cpp loads (GGML_MAX_NAME 64, with NUL). */
+#define GG_MAX_TENSOR_NAME 63
 
+/* Element-wise ops, applied in F32 between reading a source element and
+ * storing the output element (adding one: a value here and its function
+ * in convert/ops.c, gg_op_apply), and block repacks the engine runs on
+ * whole blocks instead (GG_OP_MXFP4_REPACK; gg_op_apply ignores them). */
 enum gg_op {
 	GG_OP_NONE = 0,
 	GG_OP_TANH,           /* tanhf(x) */
@@ -42,7 +48,14 @@ enum gg_op {
 	 * block is that scale byte, then 16 bytes with elements j and j + 16
 	 * in byte j (low, high nibble). Set up with gg_tensor_set_mxfp4. */
 	GG_OP_MXFP4_REPACK,
+	GG_OP_ADD_ONE,        /* x + 1 (norm weights stored as w + 1, Gemma) */
+	GG_OP_COUNT
 };
+
+/* x[i] = op(x[i]) for i < n. Thread-safe. */
+void gg_op_apply(enum gg_op op, float *x, size_t n);
+/* "tanh", ... (metadata.json names), "unknown" for a bad value. */
+const char *gg_op_name(enum gg_op op);
 
 struct gg_view {
 	int ndim;
@@ -65,6 +78,11 @@ int gg_view_slice(struct gg_view *v, int d, uint64_t start, uint64_t len,
  * reshape(heads, 2, rows/heads/2, ...).swapaxes(1, 2). Fails unless
  * 2*heads divides the rows. */
 int gg_view_rotary(struct gg_view *v, uint64_t heads, gg_err *e);
+/* Keep every step-th index of dim d, starting at first: rows interleaved
+ * in a fused tensor (gpt-oss gate_up: even rows gate, odd rows up is
+ * step 2, first 0 / 1). Fails unless step divides the dim. */
+int gg_view_take_every(struct gg_view *v, int d, uint64_t step, uint64_t first,
+		       gg_err *e);
 uint64_t gg_view_nelem(const struct gg_view *v);
 /* First and last source element the view reads (a non-empty view). */
 void gg_view_span(const struct gg_view *v, int64_t *lo, int64_t *hi);
@@ -109,6 +127,7 @@ struct gg_tensor {
 
 struct gg_outfile {
 	char *name;             /* "model.gguf", "mmproj.gguf", "adapter.gguf" */
+	const char *origin;     /* the model directory, for messages (or NULL) */
 	struct gguf_kvs *kvs;
 	struct gg_tensor *tensors;
 	size_t ntensors, cap;
@@ -132,18 +151,27 @@ struct gg_outfile {
 
 /* Add a tensor. shape is in PyTorch order (outermost first); ne[] is its
  * reverse. The caller then sets srcs/view/op (or uses the helpers below).
- * The returned pointer is valid until the next add. */
+ * Refused (NULL, with e naming the tensor): a name already in f, and a
+ * name llama.cpp cannot load or a mount cannot list: "", ".", "..", more
+ * than GG_MAX_TENSOR_NAME bytes. The returned pointer is valid until the
+ * next add. */
 struct gg_tensor *gg_outfile_add(struct gg_outfile *f, const char *name,
 				 enum gg_type type, const uint64_t *shape,
-				 int ndim);
+				 int ndim, gg_err *e);
 /* Add a tensor that reads one safetensors tensor whole, contiguously, with
- * the source's shape. */
+ * the source's shape. NULL on a duplicate name (e names both sources). */
 struct gg_tensor *gg_outfile_add_source(struct gg_outfile *f, const char *name,
 					enum gg_type type,
-					const struct st_tensor *st);
+					const struct st_tensor *st, gg_err *e);
+/* Add a tensor of the given PyTorch shape reading st through view (a
+ * reshaped, transposed, sliced view of st's elements; plan.h top). */
+struct gg_tensor *gg_outfile_add_view(struct gg_outfile *f, const char *name,
+				      enum gg_type type, const uint64_t *shape,
+				      int ndim, const struct st_tensor *st,
+				      const struct gg_view *view, gg_err *e);
 /* Add an F32 tensor holding a copy of values[0..n). */
 struct gg_tensor *gg_outfile_add_f32(struct gg_outfile *f, const char *name,
-				     const float *values, uint64_t n);
+				     const float *values, uint64_t n, gg_err *e);
 /* Set t's sources to a stack of n safetensors tensors (all of one shape
  * and dtype); the view is the contiguous view of one member. */
 int gg_tensor_set_stack(struct gg_tensor *t, const struct st_tensor *const *st,
@@ -155,6 +183,12 @@ int gg_tensor_set_stack(struct gg_tensor *t, const struct st_tensor *const *st,
  * (gg_outfile_finish checks it yields t's values). t must be MXFP4. */
 int gg_tensor_set_mxfp4(struct gg_tensor *t, const struct st_tensor *blocks,
 			const struct st_tensor *scales, gg_err *e);
+/* Apply the rotary permutation (gg_view_rotary) to t's rows with `heads`
+ * heads; `what` names them in messages ("attention head", "vision
+ * head"). heads == 0 fails with "config has no <what> count". The one
+ * place Q/K permutations and their errors come from. */
+int gg_tensor_rotary(const struct gg_outfile *f, struct gg_tensor *t,
+		     uint32_t heads, const char *what, gg_err *e);
 /* Find a tensor by output name; NULL if absent. */
 struct gg_tensor *gg_outfile_find(struct gg_outfile *f, const char *name);
 /* Give t a new output type (and, for a block type, the type of the values

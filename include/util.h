@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #define GG_ERR_MAX 1024
@@ -106,6 +107,18 @@ bool gg_utf8_valid(const char *s, size_t n);
 /* The CPU has F16C (CPUID leaf 1, ECX bit 29). __builtin_cpu_supports
  * cannot say: clang 14, which builds the fuzzers, does not know "f16c". */
 bool gg_cpu_f16c(void);
+
+/* Whether s starts / ends with the given NUL-terminated string. */
+static inline bool gg_has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static inline bool gg_has_suffix(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
 
 /* Round up to a multiple of align (align > 0). */
 static inline uint64_t gg_align_up(uint64_t x, uint64_t align)

@@ -58,7 +58,9 @@ static struct gg_tensor *add(struct fixture *fx, const char *name,
 			     enum gg_type stype, const uint64_t *sshape, int snd,
 			     size_t nsrc)
 {
-	struct gg_tensor *t = gg_outfile_add(&fx->f, name, out, shape, nd);
+	gg_err e;
+	struct gg_tensor *t = gg_outfile_add(&fx->f, name, out, shape, nd, &e);
+	assert_non_null(t);
 	uint64_t n = 1;
 	for (int d = 0; d < snd; d++)
 		n *= sshape[d];

@@ -460,7 +460,8 @@ static void put_safetensors(const char *dir, const struct fake *t, size_t n)
 	"{\"architectures\":[\"Glm4MoeLiteForCausalLM\"],\"num_hidden_layers\":2," \
 	"\"hidden_size\":16,\"num_attention_heads\":2,\"kv_lora_rank\":8," \
 	"\"qk_nope_head_dim\":4,\"qk_rope_head_dim\":2,\"v_head_dim\":4," \
-	"\"n_routed_experts\":4,\"moe_intermediate_size\":4,\"first_k_dense_replace\":1}"
+	"\"n_routed_experts\":4,\"moe_intermediate_size\":4,\"first_k_dense_replace\":1," \
+	"\"max_position_embeddings\":4096,\"rms_norm_eps\":1e-5,\"num_experts_per_tok\":2}"
 
 static void expect_open_error(const struct fake *t, size_t n, const char *const *needles)
 {

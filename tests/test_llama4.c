@@ -541,6 +541,8 @@ static char *make_bad_dir(uint32_t config_experts, const char *tensor_name,
 	int n = snprintf(cfg, sizeof cfg,
 			 "{\"architectures\": [\"Llama4ForConditionalGeneration\"],"
 			 " \"text_config\": {\"hidden_size\": 64, \"num_attention_heads\": 4,"
+			 " \"max_position_embeddings\": 4096, \"intermediate_size\": 32,"
+			 " \"rms_norm_eps\": 1e-5,"
 			 " \"num_hidden_layers\": 2, \"num_local_experts\": %u,"
 			 " \"vocab_size\": 128256}, \"vision_config\": {}}",
 			 config_experts);

@@ -531,8 +531,8 @@ static void test_bad_configs(void **state)
 	(void)state;
 	/* 48 rows do not split into 5 heads of even size: name the tensor. */
 	expect_error(vision_heads_5, "v.", "5 vision heads");
-	expect_error(vision_heads_absent, "attention_heads", "attn_");
-	expect_error(text_heads_5, "blk.", "permuted");
+	expect_error(vision_heads_absent, "vision_config.attention_heads", "missing");
+	expect_error(text_heads_5, "text_config.num_attention_heads 5", "not a multiple of num_key_value_heads 2");
 	expect_error(no_text_config, "text_config", NULL);
 	expect_error(cross_layers_string, "cross_attention_layers", NULL);
 	expect_error(cross_layers_fraction, "cross_attention_layers[1]", NULL);

@@ -87,9 +87,9 @@ static struct gg_tensor *add_half(struct env *v, const char *name, uint64_t firs
 	const struct st_tensor *s = src(v, L0 "gate_up_proj_scales");
 	uint64_t E = s->shape[0], R = s->shape[1], G = s->shape[2];
 	uint64_t shape[3] = { E, R / 2, G * 32 };
-	struct gg_tensor *t = gg_outfile_add(&v->f, name, GG_TYPE_MXFP4, shape, 3);
 	gg_err e;
-	if (gg_tensor_set_mxfp4(t, b, s, &e) || gg_view_split(&t->view, 1, R / 2, &e) ||
+	struct gg_tensor *t = gg_outfile_add(&v->f, name, GG_TYPE_MXFP4, shape, 3, &e);
+	if (!t || gg_tensor_set_mxfp4(t, b, s, &e) || gg_view_split(&t->view, 1, R / 2, &e) ||
 	    gg_view_slice(&t->view, 2, first, 1, &e))
 		fail_msg("%s", e.msg);
 	return t;
@@ -125,7 +125,7 @@ static void test_repack_bytes(void **state)
 	const struct st_tensor *db = src(v, L0 "down_proj_blocks"), *ds = src(v, L0 "down_proj_scales");
 	uint64_t dshape[3] = { ds->shape[0], ds->shape[1], ds->shape[2] * 32 };
 	gg_err e;
-	if (gg_tensor_set_mxfp4(gg_outfile_add(&v->f, "down", GG_TYPE_MXFP4, dshape, 3), db, ds, &e) ||
+	if (gg_tensor_set_mxfp4(gg_outfile_add(&v->f, "down", GG_TYPE_MXFP4, dshape, 3, &e), db, ds, &e) ||
 	    gg_outfile_finish(&v->f, &e))
 		fail_msg("%s", e.msg);
 
@@ -200,24 +200,24 @@ static void test_refusals(void **state)
 	const struct st_tensor *bias = src(v, L0 "gate_up_proj_bias");
 	uint64_t shape[3] = { s->shape[0], s->shape[1], s->shape[2] * 32 };
 	gg_err e;
-	struct gg_tensor *t = gg_outfile_add(&v->f, "bad", GG_TYPE_MXFP4, shape, 3);
+	struct gg_tensor *t = gg_outfile_add(&v->f, "bad", GG_TYPE_MXFP4, shape, 3, &e);
 	assert_int_equal(gg_tensor_set_mxfp4(t, bias, s, &e), -1);
 	assert_non_null(strstr(e.msg, "not MXFP4 blocks"));
 	assert_int_equal(gg_tensor_set_mxfp4(t, b, b, &e), -1);
-	t = gg_outfile_add(&v->f, "bad2", GG_TYPE_F16, shape, 3);
+	t = gg_outfile_add(&v->f, "bad2", GG_TYPE_F16, shape, 3, &e);
 	assert_int_equal(gg_tensor_set_mxfp4(t, b, s, &e), -1);
 	assert_non_null(strstr(e.msg, "MXFP4 output"));
 	/* the whole gate_up in a tensor of half its size */
 	uint64_t half[3] = { s->shape[0], s->shape[1] / 2, s->shape[2] * 32 };
 	struct gg_outfile f1 = { .name = strdup("h.gguf"), .kvs = gguf_kvs_new(), .alignment = 32, .st = v->set };
-	t = gg_outfile_add(&f1, "half", GG_TYPE_MXFP4, half, 3);
+	t = gg_outfile_add(&f1, "half", GG_TYPE_MXFP4, half, 3, &e);
 	assert_int_equal(gg_tensor_set_mxfp4(t, b, s, &e), 0);
 	assert_int_equal(gg_outfile_finish(&f1, &e), -1);
 	assert_non_null(strstr(e.msg, "source elements"));
 	gg_outfile_clear(&f1);
 	/* a U8 source copied as is would be a type GGUF does not have */
 	struct gg_outfile f2 = { .name = strdup("u8.gguf"), .kvs = gguf_kvs_new(), .alignment = 32, .st = v->set };
-	gg_outfile_add_source(&f2, "raw", GG_TYPE_U8, s);
+	assert_non_null(gg_outfile_add_source(&f2, "raw", GG_TYPE_U8, s, &e));
 	assert_int_equal(gg_outfile_finish(&f2, &e), -1);
 	assert_non_null(strstr(e.msg, "unsupported output type"));
 	gg_outfile_clear(&f2);

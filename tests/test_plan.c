@@ -6,13 +6,16 @@
 #include <cmocka.h>
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "llama_common.h"
 #include "model.h"
 #include "plan.h"
+#include "rename.h"
 #include "testutil.h"
-#include "llama_common.h"
+#include "typerules.h"
 
 static void test_rotary_matches_reference(void **state)
 {
@@ -93,23 +96,46 @@ static void test_block_numbers(void **state)
 	assert_int_equal(gg_tensor_block("output.weight"), INT_MAX);
 }
 
-static void check_rename(const char *const *pairs, size_t n, const char *in,
-			 const char *want)
+static void check_rename(const struct gg_renames *r, const char *in, const char *want)
 {
-	char *got = gg_rename(pairs, n, in);
+	char *got = gg_rename(r, in);
 	assert_string_equal(got, want);
 	free(got);
+	/* The compiled form renames the same way. */
+	struct gg_replacer *rp = gg_replacer_new(r);
+	got = gg_replacer_apply(rp, in);
+	assert_string_equal(got, want);
+	free(got);
+	gg_replacer_free(rp);
 }
 
 static void test_rename_go_semantics(void **state)
 {
 	(void)state;
-	const char *const first_short[] = { "a", "Y", "ab", "X" };
-	const char *const first_long[] = { "ab", "X", "a", "Y" };
-	check_rename(first_short, 2, "ab", "Yb");
-	check_rename(first_long, 2, "aab", "YX");
-	check_rename(first_long, 2, "", "");
-	check_rename(first_long, 0, "abc", "abc");
+	const char *const short_pairs[] = { "a", "Y", "ab", "X" };
+	const char *const long_pairs[] = { "ab", "X", "a", "Y" };
+	const struct gg_renames first_short = GG_RENAMES(NULL, short_pairs);
+	const struct gg_renames first_long = GG_RENAMES(NULL, long_pairs);
+	const struct gg_renames none = { NULL, long_pairs, 0 };
+	check_rename(&first_short, "ab", "Yb");
+	check_rename(&first_long, "aab", "YX");
+	check_rename(&first_long, "", "");
+	check_rename(&none, "abc", "abc");
+}
+
+/* A table extending another: the base's pairs come first (Go's append),
+ * so a base pair listed earlier beats a longer extension pair. */
+static void test_rename_chain_order(void **state)
+{
+	(void)state;
+	const char *const base_pairs[] = { "mlp.gate", "G", "x", "X" };
+	const char *const more_pairs[] = { "mlp.gate_proj", "GP", "y", "Y", "x", "never" };
+	const struct gg_renames base = GG_RENAMES(NULL, base_pairs);
+	const struct gg_renames more = GG_RENAMES(&base, more_pairs);
+	check_rename(&more, "mlp.gate_proj.x.y", "G_proj.X.Y");
+	const struct gg_renames more_first = GG_RENAMES(NULL, more_pairs);
+	const struct gg_renames then_base = GG_RENAMES(&more_first, base_pairs);
+	check_rename(&then_base, "mlp.gate_proj.x.y", "GP.never.Y");
 }
 
 static void test_rename_llama(void **state)
@@ -128,7 +154,7 @@ static void test_rename_llama(void **state)
 		  "blk.0.self_attn.rotary_emb.inv_freq" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-		check_rename(llama_renames, llama_nrenames, cases[i].in, cases[i].out);
+		check_rename(&llama_renames, cases[i].in, cases[i].out);
 }
 
 static void test_ollama_kind(void **state)
@@ -147,11 +173,13 @@ static void test_ollama_kind(void **state)
 	assert_int_equal(gg_ollama_kind("token_embd.weight", 2, GG_TYPE_BF16), GG_TYPE_BF16);
 }
 
-static void add_mem_tensor(struct gg_outfile *f, const char *name, uint64_t n)
+static struct gg_tensor *add_mem_tensor(struct gg_outfile *f, const char *name, uint64_t n)
 {
 	float *vals = calloc(n, sizeof *vals);
-	gg_outfile_add_f32(f, name, vals, n);
+	gg_err e;
+	struct gg_tensor *t = gg_outfile_add_f32(f, name, vals, n, &e);
 	free(vals);
+	return t;
 }
 
 static void test_layout_order_and_offsets(void **state)
@@ -189,17 +217,67 @@ static void test_layout_order_and_offsets(void **state)
 	gg_outfile_clear(&f);
 }
 
+/* Adding a name twice is refused at the add, naming the tensor (and its
+ * sources when both come from safetensors). */
 static void test_duplicate_names_rejected(void **state)
 {
 	(void)state;
-	struct gg_outfile f = { .name = gg_strdup("t.gguf"), .alignment = 32, .sort_tensors = true };
+	struct gg_outfile f = { .name = gg_strdup("t.gguf"), .alignment = 32, .sort_tensors = true,
+				.origin = "/models/m" };
 	f.kvs = gguf_kvs_new();
-	add_mem_tensor(&f, "a.weight", 2);
-	add_mem_tensor(&f, "a.weight", 2);
+	assert_non_null(add_mem_tensor(&f, "a.weight", 2));
 	gg_err e;
-	assert_int_equal(gg_outfile_finish(&f, &e), -1);
-	assert_non_null(strstr(e.msg, "duplicate tensor name 'a.weight'"));
+	const uint64_t shape[1] = { 2 };
+	assert_null(gg_outfile_add(&f, "a.weight", GG_TYPE_F32, shape, 1, &e));
+	assert_string_equal(e.msg, "/models/m: two tensors are both named 'a.weight'");
+	assert_int_equal(f.ntensors, 1);
+	struct st_tensor s1 = { .name = "x.weight", .dtype = GG_TYPE_F32, .ndim = 1, .shape = { 2 }, .nelem = 2 };
+	struct st_tensor s2 = { .name = "y.weight", .dtype = GG_TYPE_F32, .ndim = 1, .shape = { 2 }, .nelem = 2 };
+	assert_non_null(gg_outfile_add_source(&f, "b.weight", GG_TYPE_F32, &s1, &e));
+	assert_null(gg_outfile_add_source(&f, "b.weight", GG_TYPE_F32, &s2, &e));
+	assert_non_null(strstr(e.msg, "'x.weight' and 'y.weight' are both named 'b.weight'"));
+	assert_int_equal(f.ntensors, 2);
 	gg_outfile_clear(&f);
+}
+
+/* Every other row, starting at 0 or 1 (gpt-oss's interleaved gate_up). */
+static void test_take_every(void **state)
+{
+	(void)state;
+	const uint64_t shape[3] = { 2, 6, 3 }; /* [E, 2I, H] */
+	gg_err e;
+	for (uint64_t first = 0; first < 2; first++) {
+		struct gg_view v;
+		gg_view_init(&v, shape, 3);
+		assert_int_equal(gg_view_take_every(&v, 1, 2, first, &e), 0);
+		assert_int_equal(v.ndim, 3);
+		assert_int_equal(v.dim[1], 3);
+		for (uint64_t x = 0; x < 2; x++)
+			for (uint64_t r = 0; r < 3; r++)
+				for (uint64_t c = 0; c < 3; c++)
+					assert_int_equal(view_source_index(&v, (x * 3 + r) * 3 + c),
+							 (x * 6 + 2 * r + first) * 3 + c);
+	}
+	struct gg_view v;
+	gg_view_init(&v, shape, 3);
+	assert_int_equal(gg_view_take_every(&v, 2, 2, 0, &e), -1); /* 3 is odd */
+	assert_int_equal(gg_view_take_every(&v, 1, 2, 2, &e), -1); /* first >= step */
+}
+
+/* Element ops, by value and by name. */
+static void test_ops(void **state)
+{
+	(void)state;
+	float x[3] = { -1.0f, 0.0f, 2.5f };
+	gg_op_apply(GG_OP_ADD_ONE, x, 3);
+	assert_true(x[0] == 0.0f && x[1] == 1.0f && x[2] == 3.5f);
+	gg_op_apply(GG_OP_TANH, x, 3);
+	assert_true(x[0] == 0.0f && x[1] == tanhf(1.0f) && x[2] == tanhf(3.5f));
+	gg_op_apply(GG_OP_NONE, x, 3);
+	assert_true(x[1] == tanhf(1.0f));
+	assert_string_equal(gg_op_name(GG_OP_ADD_ONE), "add_one");
+	assert_string_equal(gg_op_name(GG_OP_ONE_MINUS_TANH), "one_minus_tanh");
+	assert_string_equal(gg_op_name(GG_OP_COUNT), "unknown");
 }
 
 int main(void)
@@ -211,10 +289,13 @@ int main(void)
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_block_numbers),
 		cmocka_unit_test(test_rename_go_semantics),
+		cmocka_unit_test(test_rename_chain_order),
 		cmocka_unit_test(test_rename_llama),
 		cmocka_unit_test(test_ollama_kind),
 		cmocka_unit_test(test_layout_order_and_offsets),
 		cmocka_unit_test(test_duplicate_names_rejected),
+		cmocka_unit_test(test_take_every),
+		cmocka_unit_test(test_ops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

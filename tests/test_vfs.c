@@ -41,13 +41,14 @@ static struct gg_model *synthetic_model(void)
 	struct gg_outfile *f = gg_model_add_file(m, "model.gguf");
 	gguf_kvs_set_str(f->kvs, "general.architecture", "llama");
 	float *v = gg_malloc(NVAL * sizeof *v);
+	gg_err e;
 	for (size_t t = 0; t < NT; t++) {
 		for (size_t i = 0; i < NVAL; i++)
 			v[i] = (float)(t * 10000 + i) * 0.5f - 17.25f;
-		gg_outfile_add_f32(f, names[t], v, NVAL);
+		if (!gg_outfile_add_f32(f, names[t], v, NVAL, &e))
+			fail_msg("add: %s", e.msg);
 	}
 	free(v);
-	gg_err e;
 	if (gg_outfile_finish(f, &e))
 		fail_msg("finish: %s", e.msg);
 	return m;
