@@ -108,21 +108,6 @@ bool tokcache_load(const char *dir, uint32_t vocab, struct gguf_kvs *kvs)
 	return hit;
 }
 
-/* mkdir -p: $HOME/.cache itself may not exist yet. */
-static void make_dirs(const char *path)
-{
-	char *p = gg_strdup(path);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = 0;
-		mkdir(p, 0755);
-		*s = '/';
-	}
-	mkdir(p, 0755);
-	free(p);
-}
-
 static bool write_all(int fd, const uint8_t *p, size_t n)
 {
 	while (n > 0) {
@@ -145,7 +130,7 @@ void tokcache_store(const char *dir, uint32_t vocab, const struct gguf_kvs *kvs)
 	char *path = entry_path(cache, dir, vocab, &allowed);
 	char *tmp = gg_malloc(strlen(path) + 32);
 	sprintf(tmp, "%s.tmp-%ld", path, (long)getpid());
-	make_dirs(cache);
+	(void)gg_mkdir_p(cache);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd >= 0) {
 		size_t len;

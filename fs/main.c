@@ -38,6 +38,8 @@
 
 struct cli {
 	char *profile, *cache_size, *chunk_size, *base, *type, *mmproj_type;
+	char *cache_dir, *disk_cache_size;
+	char *store_dir;   /* cache_dir= made absolute */
 	char *model_opts;  /* "profile=..,type=.."; the model keeps pointers into it */
 	char *base_dir;    /* base= resolved (hub.h) */
 	unsigned max_read;
@@ -64,6 +66,8 @@ static const struct fuse_opt cli_opts[] = {
 	CLI_OPT("base=%s", base),
 	CLI_OPT("type=%s", type),
 	CLI_OPT("mmproj_type=%s", mmproj_type),
+	CLI_OPT("cache_dir=%s", cache_dir),
+	CLI_OPT("disk_cache_size=%s", disk_cache_size),
 	{ "keep_source_cache", offsetof(struct cli, keep_source_cache), 1 },
 	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
 	FUSE_OPT_KEY("rw", KEY_RW),
@@ -312,6 +316,8 @@ static void usage(const char *prog)
 	       "    -o type=NAME           tensor types: F32, F16, BF16, or a llama-quantize\n"
 	       "                           type (Q8_0, Q4_K_M, ...) computed lazily\n"
 	       "    -o mmproj_type=NAME    mmproj.gguf's type: F32, F16, BF16, Q8_0\n"
+	       "    -o cache_dir=PATH      keep computed chunks on disk there (off by default)\n"
+	       "    -o disk_cache_size=BYTES  its budget, K/M/G/T suffixes (default 10G)\n"
 	       "    -o keep_source_cache   keep source pages read in the page cache\n"
 	       "                           (default: drop them once served)\n"
 	       "    -o allow_private_sources  with allow_other: also serve sources\n"
@@ -455,6 +461,30 @@ static char *base_options(const char *spec)
 	return opt;
 }
 
+/* cache_dir= as an absolute path (~ expanded): the daemon leaves its
+ * working directory. */
+static int store_path(struct cli *c, struct vfs_options *vo, gg_err *e)
+{
+	char *p = hub_expand_user(c->cache_dir);
+	if (!*p) {
+		free(p);
+		return gg_fail(e, "cache_dir=: needs a directory");
+	}
+	if (p[0] != '/') {
+		char cwd[4096];
+		if (!getcwd(cwd, sizeof cwd)) {
+			free(p);
+			return gg_fail(e, "cache_dir=%s: %s", c->cache_dir, strerror(errno));
+		}
+		char *abs = gg_path_join(cwd, p);
+		free(p);
+		p = abs;
+	}
+	c->store_dir = p;
+	vo->store_dir = p;
+	return 0;
+}
+
 /* Open the model and build the tree (before any mount). */
 static int open_vfs(struct cli *c, struct vfs **out, gg_err *e)
 {
@@ -486,6 +516,14 @@ static int open_vfs(struct cli *c, struct vfs **out, gg_err *e)
 				     vo.chunk_size > VFS_MAX_CHUNK_SIZE))
 		rc = gg_fail(e, "chunk_size=%s: must be between 1M and 256M",
 			     c->chunk_size);
+	if (!rc)
+		rc = parse_size("disk_cache_size", c->disk_cache_size, &vo.store_size, e);
+	if (!rc && c->disk_cache_size && !c->cache_dir)
+		rc = gg_fail(e, "disk_cache_size=%s: needs cache_dir=", c->disk_cache_size);
+	if (!rc && c->disk_cache_size && vo.store_size == 0)
+		rc = gg_fail(e, "disk_cache_size=%s: must be above 0", c->disk_cache_size);
+	if (!rc && c->cache_dir)
+		rc = store_path(c, &vo, e);
 	if (!rc)
 		rc = model_options(c, &go, e);
 	if (!rc)
@@ -603,6 +641,9 @@ out:
 	free(cli.profile);
 	free(cli.type);
 	free(cli.mmproj_type);
+	free(cli.cache_dir);
+	free(cli.disk_cache_size);
+	free(cli.store_dir);
 	free(cli.cache_size);
 	free(cli.chunk_size);
 	free(cli.base);

@@ -25,6 +25,7 @@
 
 #include "cache.h"
 #include "engine.h"
+#include "fingerprint.h"
 #include "gguf_reader.h"
 #include "log.h"
 #include "modeldiff.h"
@@ -32,6 +33,7 @@
 #include "quant.h"
 #include "readahead.h"
 #include "srcdrop.h"
+#include "store.h"
 #include "vfs.h"
 
 struct vfs_node {
@@ -53,10 +55,12 @@ struct vfs_handle {
 	size_t len;
 };
 
-/* Per output file: the remembered XXH3 of each tensor. */
+/* Per output file: the remembered XXH3 of each tensor, and (with a chunk
+ * store) each tensor's fingerprint, from which its chunks' keys come. */
 struct vfs_file {
 	uint64_t *xxh3;
 	uint8_t *hashed;
+	struct gg_fingerprint *fp;
 };
 
 struct vfs_error {
@@ -102,6 +106,8 @@ struct vfs {
 	atomic_uint_fast64_t bytes_copied, reads, read_errors;
 	atomic_uint_fast64_t prefetch_chunks, prefetch_source_bytes;
 	atomic_uint_fast64_t quant_chunks; /* chunks of quantized tensors made */
+	struct chunk_store *store; /* -o cache_dir=: NULL when off */
+	char *store_dir;
 };
 
 /* Prefetch for a sequential reader: this far past its latest request
@@ -286,22 +292,37 @@ struct load_arg {
 	struct vfs *v;
 	const struct gg_outfile *f;
 	const struct gg_tensor *t;
+	uint32_t fi, ti;
 	uint64_t start;
 	size_t len;
 };
 
+/* A chunk from the disk store when it holds it; else computed (and then
+ * kept there). */
 static int load_chunk(uint64_t key, void *buf, size_t cap, size_t *len,
 		      void *arg)
 {
 	(void)key;
 	struct load_arg *la = arg;
+	struct vfs *v = la->v;
 	if (la->len > cap)
 		return -EIO;
-	int rc = compute_parallel(la->v, la->f, la->t, la->start, buf, la->len);
+	struct chunk_store_key sk;
+	if (v->store) {
+		gg_chunk_fingerprint(&v->vf[la->fi].fp[la->ti], la->start, la->len,
+				     (struct gg_fingerprint *)sk.b);
+		if (chunk_store_get(v->store, &sk, buf, la->len) == 0) {
+			*len = la->len;
+			return 0;
+		}
+	}
+	int rc = compute_parallel(v, la->f, la->t, la->start, buf, la->len);
 	if (rc)
 		return rc;
 	if (gg_quant_supported(la->t->type))
-		atomic_fetch_add_explicit(&la->v->quant_chunks, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&v->quant_chunks, 1, memory_order_relaxed);
+	if (v->store)
+		chunk_store_put(v->store, &sk, buf, la->len);
 	*len = la->len;
 	return 0;
 }
@@ -313,7 +334,7 @@ static int get_chunk(struct vfs *v, uint32_t fi, uint32_t ti, uint64_t c,
 	const struct gg_outfile *f = &v->m->files[fi];
 	const struct gg_tensor *t = &f->tensors[ti];
 	const uint64_t cs = chunk_bytes(v, t);
-	struct load_arg la = {v, f, t, c * cs, min_sz(cs, t->nbytes - c * cs)};
+	struct load_arg la = {v, f, t, fi, ti, c * cs, min_sz(cs, t->nbytes - c * cs)};
 	int rc = chunk_cache_get_sized(v->cache, chunk_key(fi, t->offset + c * cs),
 				       la.len, load_chunk, &la, out);
 	if (rc)
@@ -837,6 +858,21 @@ static char *stats_json(struct vfs *v)
 	cJSON_AddItemToObject(q, "rows", json_u64(es.quant_rows));
 	cJSON_AddItemToObject(q, "bytes", json_u64(es.quant_bytes));
 	cJSON_AddStringToObject(q, "kernel", gg_quant_kernel());
+	cJSON *st = cJSON_AddObjectToObject(o, "store");
+	cJSON_AddBoolToObject(st, "enabled", v->store != NULL);
+	if (v->store) {
+		struct chunk_store_stats ss;
+		chunk_store_stats(v->store, &ss);
+		cJSON_AddStringToObject(st, "dir", v->store_dir);
+		cJSON_AddItemToObject(st, "hits", json_u64(ss.hits));
+		cJSON_AddItemToObject(st, "misses", json_u64(ss.misses));
+		cJSON_AddItemToObject(st, "bad_files", json_u64(ss.bad_files));
+		cJSON_AddItemToObject(st, "writes", json_u64(ss.writes));
+		cJSON_AddItemToObject(st, "write_errors", json_u64(ss.write_errors));
+		cJSON_AddItemToObject(st, "evictions", json_u64(ss.evictions));
+		cJSON_AddItemToObject(st, "bytes", json_u64(ss.bytes));
+		cJSON_AddItemToObject(st, "budget", json_u64(ss.budget));
+	}
 	json_errors(v, o);
 	char *s = cJSON_Print(o);
 	cJSON_Delete(o);
@@ -959,6 +995,19 @@ static void build_tree(struct vfs *v)
 	}
 }
 
+/* With a store: the fingerprint of every computed tensor of v->m. */
+static void fingerprint_files(struct vfs *v)
+{
+	const struct gg_model *m = v->m;
+	for (size_t i = 0; v->store && i < m->nfiles; i++) {
+		const struct gg_outfile *f = &m->files[i];
+		for (size_t t = 0; t < f->ntensors; t++)
+			if (!f->tensors[t].is_copy)
+				gg_tensor_fingerprint(file_set(v, f), &f->tensors[t],
+						      &v->vf[i].fp[t]);
+	}
+}
+
 static void build_files(struct vfs *v)
 {
 	const struct gg_model *m = v->m;
@@ -969,7 +1018,10 @@ static void build_files(struct vfs *v)
 		struct vfs_file *vf = &v->vf[i];
 		vf->xxh3 = gg_calloc(n, sizeof *vf->xxh3);
 		vf->hashed = gg_calloc(n, 1);
+		if (v->store)
+			vf->fp = gg_calloc(n, sizeof *vf->fp);
 	}
+	fingerprint_files(v);
 }
 
 int vfs_new(struct gg_model *m, const struct vfs_options *o, struct vfs **out,
@@ -1017,6 +1069,16 @@ int vfs_new(struct gg_model *m, const struct vfs_options *o, struct vfs **out,
 	pthread_rwlock_init(&v->model_lock, &ra);
 	pthread_rwlockattr_destroy(&ra);
 	v->keep_source_cache = o && o->keep_source_cache;
+	if (o && o->store_dir) {
+		uint64_t ss = o->store_size ? o->store_size : VFS_DEFAULT_STORE_SIZE;
+		if (chunk_store_open(o->store_dir, ss, &v->store, e)) {
+			chunk_cache_free(v->cache);
+			gg_model_close(m);
+			free(v);
+			return -1;
+		}
+		v->store_dir = gg_strdup(o->store_dir);
+	}
 	if (!v->keep_source_cache && m->st)
 		v->drop = gg_srcdrop_new(m->st, m->files, m->nfiles);
 	build_tree(v);
@@ -1038,7 +1100,10 @@ void vfs_free(struct vfs *v)
 	for (size_t i = 0; v->m && i < v->m->nfiles; i++) {
 		free(v->vf[i].xxh3);
 		free(v->vf[i].hashed);
+		free(v->vf[i].fp);
 	}
+	chunk_store_close(v->store);
+	free(v->store_dir);
 	free(v->vf);
 	free(v->meta);
 	free(v->logged);
@@ -1405,6 +1470,7 @@ static struct gg_model *swap_model(struct vfs *v, struct gg_model *nm)
 		memset(v->vf[i].xxh3, 0, n * sizeof *v->vf[i].xxh3);
 		memset(v->vf[i].hashed, 0, n);
 	}
+	fingerprint_files(v); /* the sources' identities changed */
 	free(v->meta);
 	v->meta = NULL;
 	v->meta_len = 0;

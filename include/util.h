@@ -82,6 +82,10 @@ int gg_input_allowed(const char *path, gg_err *e);
 int gg_read_file(const char *path, size_t max_bytes, char **data, size_t *len,
 		 gg_err *e);
 
+/* mkdir -p path (mode 0755): 0, or -1 with errno when a component cannot
+ * be made (an existing one is fine). */
+int gg_mkdir_p(const char *path);
+
 /* True if path names an existing regular file (following symlinks). */
 bool gg_file_exists(const char *path);
 

@@ -46,6 +46,7 @@
  * 64M, 1.0-1.2 s with 256M, the difference being first-touch zeroing). */
 #define VFS_DEFAULT_CACHE_SIZE (64ull << 20)
 #define VFS_DEFAULT_CHUNK_SIZE (4ull << 20)
+#define VFS_DEFAULT_STORE_SIZE (10ull << 30)
 #define VFS_MIN_CHUNK_SIZE (1ull << 20)
 #define VFS_MAX_CHUNK_SIZE (256ull << 20)
 
@@ -59,6 +60,11 @@ struct vfs_options {
 	 * dropped once consumed (srcdrop.h): the mount's own page cache then
 	 * holds the model once. */
 	bool keep_source_cache;
+	/* Optional on-disk store of computed chunks (store.h): an absolute
+	 * directory, or NULL (the default: nothing is written to disk), and
+	 * its byte budget (0: VFS_DEFAULT_STORE_SIZE). */
+	const char *store_dir;
+	uint64_t store_size;
 };
 
 enum vfs_kind {

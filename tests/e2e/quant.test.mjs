@@ -104,3 +104,81 @@ for (const [fx, types] of CASES) {
     });
   }
 }
+
+// -o cache_dir=: every chunk found in the store's files of an earlier mount.
+function storeFiles(dir) {
+  const out = [];
+  for (const sub of fs.readdirSync(dir))
+    for (const f of fs.readdirSync(path.join(dir, sub)))
+      if (f.endsWith('.chunk')) out.push(path.join(dir, sub, f));
+  return out.sort();
+}
+
+describe('chunk store (-o cache_dir=)', () => {
+  const fx = 'llama-q256', opts = 'type=Q4_K_M';
+  let store, conv;
+  before(() => {
+    store = path.join(tmp, 'store');
+    conv = path.join(tmp, 'store-convert.gguf');
+    convert(fx, opts, conv);
+  });
+
+  const mountRead = async (extra = '') => {
+    const m = await mountGguffs(tmp, path.join(FIXTURES, fx), { opts: `${opts},cache_dir=${store}${extra}` });
+    try {
+      const sha = sha256File(m.path);
+      const st = JSON.parse(fs.readFileSync(path.join(m.mnt, 'stats.json'), 'utf8')).store;
+      return { sha, st };
+    } finally { await unmountGguffs(m); }
+  };
+
+  test('survives a daemon restart: the second mount computes nothing', async () => {
+    const a = await mountRead();
+    assert.equal(a.sha, sha256File(conv));
+    assert.ok(a.st.enabled && a.st.writes > 0 && a.st.hits === 0, JSON.stringify(a.st));
+    const b = await mountRead();
+    assert.equal(b.sha, sha256File(conv));
+    assert.equal(b.st.misses, 0, JSON.stringify(b.st));
+    assert.equal(b.st.hits, a.st.writes);
+    assert.equal(b.st.writes, 0);
+  });
+
+  test('a corrupted, a truncated and a foreign file are never served, and are rewritten', async () => {
+    const files = storeFiles(store);
+    assert.ok(files.length >= 3);
+    const fd = fs.openSync(files[0], 'r+');
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, 100);
+    b[0] ^= 1;
+    fs.writeSync(fd, b, 0, 1, 100);
+    fs.closeSync(fd);
+    fs.truncateSync(files[1], 1000);
+    fs.copyFileSync(files[3], files[2]); /* another key's good file */
+    const r = await mountRead();
+    assert.equal(r.sha, sha256File(conv), 'bytes served from a damaged store');
+    assert.equal(r.st.bad_files, 3, JSON.stringify(r.st));
+    assert.equal(r.st.writes, 3, JSON.stringify(r.st));
+    const again = await mountRead();
+    assert.equal(again.st.misses, 0, JSON.stringify(again.st));
+  });
+
+  test('two mounts sharing one cache_dir at once, 8 random readers each, stay correct', async () => {
+    const other = path.join(tmp, 'store-convert-q8.gguf');
+    convert(fx, 'type=Q8_0', other);
+    fs.rmSync(store, { recursive: true, force: true });
+    const a = await mountGguffs(tmp, path.join(FIXTURES, fx), { opts: `${opts},cache_dir=${store}` });
+    const b = await mountGguffs(tmp, path.join(FIXTURES, fx), { opts: `type=Q8_0,cache_dir=${store},disk_cache_size=4M` });
+    try {
+      const res = await Promise.all([
+        randomReaders(a.path, conv, { iters: 80, maxLen: 1 << 20 }),
+        randomReaders(b.path, other, { iters: 80, maxLen: 1 << 20 }),
+      ]);
+      for (const x of res.flat()) assert.equal(x.bad, null, x.bad);
+      assert.equal(sha256File(a.path), sha256File(conv));
+      assert.equal(sha256File(b.path), sha256File(other));
+    } finally {
+      await unmountGguffs(a);
+      await unmountGguffs(b);
+    }
+  });
+});
