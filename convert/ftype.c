@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "plan.h"
 #include "quant.h"
 
 /* ---- names ------------------------------------------------------------- */
@@ -460,4 +461,15 @@ int gg_ftype_tensor_types(const struct gg_qmodel *m, enum gg_ftype f,
 	}
 	free(order);
 	return rc;
+}
+
+enum gg_ftype gg_ftype_of_outfile(const struct gg_outfile *f)
+{
+	for (size_t i = 0; i < f->ntensors; i++) {
+		const struct gg_tensor *t = &f->tensors[i];
+		if (t->n_dims < 2 || t->type == GG_TYPE_F32)
+			continue;
+		return t->type == GG_TYPE_BF16 ? GG_FTYPE_BF16 : GG_FTYPE_F16;
+	}
+	return GG_FTYPE_F32;
 }

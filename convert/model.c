@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "jsonutil.h"
+#include "naming.h"
 #include "tokjob.h"
 #include "typerules.h"
 
@@ -116,6 +117,12 @@ static int build(struct gg_model *m, struct gg_build *b, gg_err *e)
 		const struct gg_model_spec *sp = &m->specs[i];
 		if (sp->spec && gg_spec_check(sp->spec, &m->files[i], sp->profile, e))
 			return -1;
+		/* llama.cpp's converter names every model file it writes (not
+		 * adapters, nor architectures it has no converter for); type=
+		 * then retypes the file and sets general.file_type. */
+		if (sp->profile == GG_PROFILE_LLAMACPP && !m->arch->config_file &&
+		    !m->arch->no_upstream)
+			gg_naming_set_kvs(m, &m->files[i]);
 		if (apply_types(m, &m->files[i], sp->profile, e) ||
 		    gg_outfile_finish(&m->files[i], e))
 			return -1;

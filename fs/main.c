@@ -42,6 +42,7 @@ struct cli {
 	char *store_dir;   /* cache_dir= made absolute */
 	char *model_opts;  /* "profile=..,type=.."; the model keeps pointers into it */
 	char *base_dir;    /* base= resolved (hub.h) */
+	char *hub_id;      /* org/name when MODEL came from the hub cache */
 	unsigned max_read;
 	int keep_source_cache;
 	char *hfdir;
@@ -501,6 +502,8 @@ static int open_vfs(struct cli *c, struct vfs **out, gg_err *e)
 	char *dir = rc ? NULL : realpath(hm.dir, NULL);
 	if (!rc && !dir)
 		rc = gg_fail(e, "%s: %s", c->hfdir, strerror(errno));
+	c->hub_id = hm.repo_id; /* names the model (naming.h) */
+	hm.repo_id = NULL;
 	hub_model_free(&hm);
 	if (rc)
 		return rc;
@@ -526,6 +529,7 @@ static int open_vfs(struct cli *c, struct vfs **out, gg_err *e)
 		rc = store_path(c, &vo, e);
 	if (!rc)
 		rc = model_options(c, &go, e);
+	go.hub_id = c->hub_id;
 	if (!rc)
 		rc = gg_model_open(dir, &go, &m, e);
 	free(dir);
@@ -649,6 +653,7 @@ out:
 	free(cli.base);
 	free(cli.model_opts);
 	free(cli.base_dir);
+	free(cli.hub_id);
 	free(base_opts);
 	fuse_opt_free_args(&args);
 	return rc;

@@ -29,6 +29,7 @@
 #include "gguf_reader.h"
 #include "log.h"
 #include "modeldiff.h"
+#include "naming.h"
 #include "pool.h"
 #include "quant.h"
 #include "readahead.h"
@@ -45,6 +46,7 @@ struct vfs_node {
 	uint32_t tensor;           /* VFS_TENSOR */
 	struct vfs_node **kids;    /* VFS_DIR */
 	size_t nkids, ndirs;
+	uint32_t nlink;            /* files: 2 for a .gguf with its alias */
 	size_t hnext;              /* hash chain: index + 1, 0 ends */
 };
 
@@ -961,12 +963,33 @@ static char *tensor_dir_name(const struct gg_outfile *f, size_t i)
 	return s;
 }
 
+/* The conventional name of output file i (naming.h), as a second link
+ * to it: same inode number, two links. Skipped if it names something
+ * already there. */
+static void add_alias(struct vfs *v, struct vfs_node *root, size_t i)
+{
+	char *name = gg_naming_file_name(v->m, &v->m->files[i]);
+	char *path = child_path("/", name, true);
+	struct vfs_node *file = NULL;
+	for (size_t k = 0; k < root->nkids; k++)
+		if (root->kids[k]->kind == VFS_GGUF && root->kids[k]->file == i)
+			file = root->kids[k];
+	if (file && !vfs_lookup(v, path) && strncmp(name, "tensors", 7) != 0) {
+		struct vfs_node *n = add_node(v, root, name, true, VFS_GGUF);
+		n->file = (uint32_t)i;
+		n->ino = file->ino;
+		n->nlink = file->nlink = 2;
+	}
+	free(path);
+	free(name);
+}
+
 static void build_tree(struct vfs *v)
 {
 	const struct gg_model *m = v->m;
 	size_t total = 3; /* root, metadata.json, stats.json */
 	for (size_t i = 0; i < m->nfiles; i++)
-		total += 2 + m->files[i].ntensors;
+		total += 3 + m->files[i].ntensors; /* file, alias, dir, tensors */
 	v->nodes = gg_calloc(total, sizeof *v->nodes);
 	v->nbuckets = 64;
 	while (v->nbuckets < 2 * total)
@@ -974,11 +997,13 @@ static void build_tree(struct vfs *v)
 	v->buckets = gg_calloc(v->nbuckets, sizeof *v->buckets);
 
 	struct vfs_node *root = add_node(v, NULL, "", false, VFS_DIR);
-	root->kids = gg_calloc(2 + 2 * m->nfiles, sizeof *root->kids);
+	root->kids = gg_calloc(2 + 3 * m->nfiles, sizeof *root->kids);
 	for (size_t i = 0; i < m->nfiles; i++)
 		add_node(v, root, m->files[i].name, true, VFS_GGUF)->file = (uint32_t)i;
 	add_node(v, root, "metadata.json", false, VFS_METADATA);
 	add_node(v, root, "stats.json", false, VFS_STATS);
+	for (size_t i = 0; i < m->nfiles; i++)
+		add_alias(v, root, i);
 	for (size_t i = 0; i < m->nfiles; i++) {
 		const struct gg_outfile *f = &m->files[i];
 		char *dn = tensor_dir_name(f, i);
@@ -1177,7 +1202,7 @@ static void getattr(struct vfs *v, const struct vfs_node *n, struct stat *st)
 		return;
 	}
 	st->st_mode = S_IFREG | 0444;
-	st->st_nlink = 1;
+	st->st_nlink = n->nlink ? n->nlink : 1;
 	st->st_size = (off_t)node_size(v, n);
 	st->st_blocks = (st->st_size + 511) / 512;
 }

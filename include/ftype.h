@@ -100,4 +100,12 @@ int gg_ftype_tensor_types(const struct gg_qmodel *m, enum gg_ftype f,
 			  const struct gg_qtensor *tensors, size_t n,
 			  enum gg_type *types, gg_err *e);
 
+/* general.file_type of an unquantized output file, as convert_hf_to_gguf's
+ * --outtype auto writes it: from the type of its first tensor of two or
+ * more dimensions that is not F32, BF16 for BF16 and F16 for anything
+ * else; F32 when every such tensor is F32. The one place that computes
+ * it (the llamacpp profile; Ollama's converter always writes F16). */
+struct gg_outfile;
+enum gg_ftype gg_ftype_of_outfile(const struct gg_outfile *f);
+
 #endif

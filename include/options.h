@@ -23,6 +23,7 @@ struct gg_options {
 	enum gg_ftype ftype;
 	bool has_aux_ftype; /* mmproj_type=: mmproj.gguf's own type */
 	enum gg_ftype aux_ftype;
+	const char *hub_id; /* "org/name" when opened from the hub cache: names it */
 };
 
 /* Parse "-o" style options "profile=ollama,type=q4_k_m,base=/x" into opt (unknown keys

@@ -4,6 +4,10 @@
  * Tree (all read-only, mtime = the source directory's at mount):
  *   /model.gguf          files[0] of the model; every other output file
  *   /mmproj.gguf ...     of the model sits next to it under its own name
+ *   /<conventional>.gguf each output file again under the name llama.cpp's
+ *                        converter gives it (naming.h), e.g.
+ *                        Llama-3.2-1B-Instruct-BF16.gguf: same inode
+ *                        number, two links
  *   /metadata.json       KV and tensor table of every output file (cJSON)
  *   /stats.json          live counters, generated when opened
  *   /tensors/<name>      one file per tensor of files[0], its exact bytes

@@ -57,10 +57,13 @@ static const char *const llama4_keys[] = {
 	"llama4.vision.rope.freq_base", "llama4.vocab_size",
 };
 
-static void check_llama4_kv(const struct gg_outfile *f)
+/* file_type: 1 as Ollama writes it, 32 (BF16) as convert_hf_to_gguf.py
+ * does; ngeneral: the general.* keys (the llamacpp profile adds names). */
+static void check_llama4_kv(const struct gg_outfile *f, uint32_t file_type,
+			    size_t ngeneral)
 {
 	assert_kv_str(f, "general.architecture", "llama4");
-	assert_kv_u32(f, "general.file_type", 1);
+	assert_kv_u32(f, "general.file_type", file_type);
 	assert_kv_u32(f, "general.quantization_version", 2);
 	/* From text_config (llamaModel.KV, renamed llama. -> llama4.). */
 	assert_kv_u32(f, "llama4.vocab_size", 128256);
@@ -95,10 +98,11 @@ static void check_llama4_kv(const struct gg_outfile *f)
 	assert_kv_f32(f, "llama4.vision.pixel_shuffle_ratio", 0.5f);
 	/* Exactly these llama4.* keys, in byte order, after general.*. */
 	size_t n = sizeof llama4_keys / sizeof *llama4_keys;
-	assert_string_equal(f->kvs->kv[2].key, "general.quantization_version");
+	for (size_t i = 0; i < ngeneral; i++)
+		assert_int_equal(strncmp(f->kvs->kv[i].key, "general.", 8), 0);
 	for (size_t i = 0; i < n; i++)
-		assert_string_equal(f->kvs->kv[3 + i].key, llama4_keys[i]);
-	assert_true(strncmp(f->kvs->kv[3 + n].key, "tokenizer.", 10) == 0);
+		assert_string_equal(f->kvs->kv[ngeneral + i].key, llama4_keys[i]);
+	assert_true(strncmp(f->kvs->kv[ngeneral + n].key, "tokenizer.", 10) == 0);
 	assert_kv_u32(f, "tokenizer.ggml.bos_token_id", 128000);
 }
 
@@ -107,9 +111,11 @@ static void test_kv_both_profiles(void **state)
 	(void)state;
 	struct gg_model *o = open_profile(GG_PROFILE_OLLAMA);
 	struct gg_model *l = open_profile(GG_PROFILE_LLAMACPP);
-	check_llama4_kv(&o->files[0]);
-	check_llama4_kv(&l->files[0]);
-	assert_int_equal(o->files[0].kvs->n, l->files[0].kvs->n);
+	check_llama4_kv(&o->files[0], 1, 3);
+	/* + general.name, size_label and type, as convert_hf_to_gguf.py */
+	check_llama4_kv(&l->files[0], 32, 6);
+	assert_kv_str(&l->files[0], "general.type", "model");
+	assert_int_equal(o->files[0].kvs->n + 3, l->files[0].kvs->n);
 	gg_model_close(o);
 	gg_model_close(l);
 }
@@ -463,7 +469,8 @@ static void test_mmproj_kv(void **state)
 		"clip.vision.image_mean", "clip.vision.image_size",
 		"clip.vision.image_std", "clip.vision.patch_size",
 		"clip.vision.projection_dim", "clip.vision.projector.scale_factor",
-		"general.architecture", "general.file_type", "general.type",
+		"general.architecture", "general.file_type", "general.name",
+		"general.size_label", "general.type",
 	};
 	assert_int_equal(mm->kvs->n, N(keys));
 	for (size_t i = 0; i < N(keys); i++)

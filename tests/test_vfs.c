@@ -22,6 +22,7 @@
 #include <xxhash.h>
 
 #include "engine.h"
+#include "naming.h"
 #include "vfs.h"
 #include "testutil.h"
 
@@ -155,9 +156,23 @@ static void test_tree_and_attributes(void **state)
 	struct vfs *v = new_vfs(m, 0, 0);
 	struct listing root = {0}, tens = {0}, some = { .stop_after = 2 };
 	assert_int_equal(vfs_readdir(v, vfs_lookup(v, "/"), collect, &root), 0);
-	assert_int_equal(root.n, 4);
+	assert_int_equal(root.n, 5);
 	assert_true(listed(&root, "model.gguf") && listed(&root, "metadata.json") &&
 		    listed(&root, "stats.json") && listed(&root, "tensors"));
+	/* model.gguf again under its conventional name (naming.h): one inode,
+	 * two links. */
+	char *alias = gg_naming_file_name(vfs_model(v), &vfs_model(v)->files[0]);
+	char apath[512];
+	snprintf(apath, sizeof apath, "/%s", alias);
+	assert_true(listed(&root, alias));
+	struct stat sa, sm;
+	vfs_getattr(v, vfs_lookup(v, apath), &sa);
+	vfs_getattr(v, vfs_lookup(v, "/model.gguf"), &sm);
+	assert_int_equal(sa.st_ino, sm.st_ino);
+	assert_int_equal(sa.st_nlink, 2);
+	assert_int_equal(sm.st_nlink, 2);
+	assert_int_equal(sa.st_size, sm.st_size);
+	free(alias);
 	assert_int_equal(vfs_readdir(v, vfs_lookup(v, "/tensors"), collect, &tens), 0);
 	assert_int_equal(tens.n, NT);
 	for (size_t t = 0; t < NT; t++)
@@ -181,8 +196,8 @@ static void test_tree_and_attributes(void **state)
 	assert_int_equal(st.st_uid, getuid());
 	uint64_t bytes, nodes;
 	vfs_totals(v, &bytes, &nodes);
-	assert_int_equal(bytes, gguf_size);
-	assert_int_equal(nodes, 5 + NT);
+	assert_int_equal(bytes, gguf_size); /* the alias counted once */
+	assert_int_equal(nodes, 6 + NT);
 	vfs_free(v);
 }
 

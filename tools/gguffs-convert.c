@@ -33,6 +33,7 @@
 #include "engine.h"
 #include "hub.h"
 #include "model.h"
+#include "naming.h"
 #include "pool.h"
 
 #define PROG "gguffs-convert"
@@ -187,7 +188,7 @@ static int output_open(const char *arg, struct output *o, gg_err *e)
 			return gg_fail(e, "%s: %s", arg, strerror(errno));
 		o->stream = true;
 		return 0;
-	case OUT_DIR:
+	case OUT_DIR: /* out_path names a file inside it */
 		return gg_fail(e, "%s: is a directory", arg);
 	case OUT_FILE:
 		break;
@@ -351,6 +352,19 @@ static char *extra_path(const char *out, const char *name)
 	return p;
 }
 
+/* Where output file i goes: into a directory OUT under its conventional
+ * name (as convert_hf_to_gguf.py does), else OUT and OUT-<name>. */
+static char *out_path(const struct gg_model *m, const char *out, size_t i)
+{
+	if (out_kind(out) == OUT_DIR) {
+		char *name = gg_naming_file_name(m, &m->files[i]);
+		char *p = gg_path_join(out, name);
+		free(name);
+		return p;
+	}
+	return i == 0 ? gg_strdup(out) : extra_path(out, m->files[i].name);
+}
+
 /* A stream takes one file: refuse before writing anything. */
 static int check_stream(const struct gg_model *m, const char *out, gg_err *e)
 {
@@ -372,7 +386,7 @@ static int convert(const struct gg_model *m, const char *out, gg_err *e)
 	int rc = 0;
 	struct gg_pool *pool = gg_pool_new(0); /* NULL: the caller alone */
 	for (size_t i = 0; i < m->nfiles && rc == 0; i++) {
-		char *path = i == 0 ? gg_strdup(out) : extra_path(out, m->files[i].name);
+		char *path = out_path(m, out, i);
 		rc = write_file(&m->files[i], path, tty, pool, &written, e);
 		if (rc == 0)
 			fprintf(stderr, "%s: %s, %zu tensors, %llu bytes\n", path,
@@ -433,7 +447,9 @@ static void print_check(const struct gg_model *m, const struct hub_model *hm)
 		       (unsigned long long)f->size, f->kvs ? f->kvs->n : 0,
 		       f->ntensors);
 		print_types(f);
-		printf(")\n");
+		char *alias = gg_naming_file_name(m, f);
+		printf(")\n  %-16s the same file\n", alias);
+		free(alias);
 	}
 	for (size_t i = 0; i < m->nfiles; i++) {
 		const char *name = m->files[i].name;
@@ -521,6 +537,7 @@ int main(int argc, char **argv)
 			goto fail;
 		a.opt.base = base.dir;
 	}
+	a.opt.hub_id = hm.repo_id;
 	if (gg_model_open(hm.dir, &a.opt, &m, &e))
 		goto fail;
 	if (a.check) {

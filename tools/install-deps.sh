@@ -39,12 +39,14 @@ node_major() {
 }
 
 # debhelper, dpkg-dev and fakeroot build the .deb (debian/); man-db renders
-# the man pages; the package test also uses util-linux's mount and unshare.
+# the man pages; the package test also uses util-linux's mount and unshare;
+# python3 and python3-yaml run llama.cpp's own naming code (gguf-py) in
+# tests/e2e/naming.test.mjs; git reads it from node-llama-cpp's bundle.
 # clang and libclang-rt-14-dev: libFuzzer and its sanitizer runtimes for the
 # fuzz harnesses tests/run.sh runs (tests/fuzz).
 PKGS=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3 libcjson-dev
       libxxhash-dev libcmocka-dev libssl-dev debhelper dpkg-dev fakeroot man-db
-      groff-base clang libclang-rt-14-dev)
+      groff-base clang libclang-rt-14-dev python3 python3-yaml git)
 if [ "$(node_major)" -ge "$NODE_MIN" ] && command -v npm >/dev/null 2>&1; then
   step "node $(node --version) and npm $(npm --version 2>/dev/null) already present"
 else

@@ -163,10 +163,14 @@ describe('gguffs-convert outputs', () => {
     assert.deepEqual(fs.readdirSync(dir), ['out.gguf']);
   });
 
-  test('a directory output is refused; a stream cannot take a two-file model', () => {
-    const r = run(CONVERT, [FX, TMP]);
-    assert.equal(r.status, 1);
-    assert.match(r.stderr, /is a directory/);
+  test('a directory gets each file under its conventional name; a stream cannot take a two-file model', () => {
+    const dir = fs.mkdtempSync(path.join(TMP, 'outdir-'));
+    const r = run(CONVERT, [FX, dir]);
+    assert.equal(r.status, 0, r.stderr);
+    const names = fs.readdirSync(dir);
+    assert.equal(names.length, 1);
+    assert.match(names[0], /^Llama-Bf16-\d+M-BF16\.gguf$/);
+    assert.equal(sha256File(path.join(dir, names[0])), REF_SHA);
     const two = convertBytes([path.join(FIXTURES, 'llama4-tiny'), '-']);
     assert.equal(two.status, 1);
     assert.match(two.stderr, /2 output files.*give a file name/);
@@ -301,18 +305,26 @@ function makeHub(root) {
 }
 
 describe('models by hub id (local hub cache only)', () => {
-  let hub, cache, env;
+  // A hub model is named after its repository (naming.h): its bytes are
+  // those of the same files in a directory called "name".
+  let hub, cache, env, HUB_SHA;
   before(() => {
     cache = fs.mkdtempSync(path.join(TMP, 'hub-'));
     hub = makeHub(cache);
     env = { ...process.env, HF_HUB_CACHE: cache };
+    const named = path.join(fs.mkdtempSync(path.join(TMP, 'named-')), 'name');
+    fs.cpSync(FX, named, { recursive: true });
+    const out = path.join(TMP, 'named.gguf');
+    assert.equal(run(CONVERT, [named, out]).status, 0);
+    HUB_SHA = sha256File(out);
+    assert.notEqual(HUB_SHA, REF_SHA, 'the name is in the llamacpp header');
   });
 
-  test('gguffs-convert org/name, org/name@REV, @commit and models--org--name give the directory\'s bytes', () => {
+  test('gguffs-convert org/name, org/name@REV, @commit and models--org--name give the bytes of the directory named after the repository', () => {
     for (const spec of ['org/name', 'org/name@main', 'org/name@v1', `org/name@${hub.commit}`, hub.repo, `${hub.repo}@v1`]) {
       const r = convertBytes([spec, '-'], { env });
       assert.equal(r.status, 0, `${spec}: ${r.stderr}`);
-      assert.equal(sha256(r.stdout), REF_SHA, spec);
+      assert.equal(sha256(r.stdout), HUB_SHA, spec);
     }
     const c = run(CONVERT, ['--check', 'org/name@v1'], { env });
     assert.match(c.stdout, new RegExp(`^hub\\s+org/name, revision v1, commit ${hub.commit2}$`, 'm'));
@@ -326,14 +338,14 @@ describe('models by hub id (local hub cache only)', () => {
     delete base.HF_HUB_CACHE; delete base.HUGGINGFACE_HUB_CACHE;
     const r = convertBytes(['org/name', '-'], { env: { ...base, HF_HOME: home } });
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(sha256(r.stdout), REF_SHA);
+    assert.equal(sha256(r.stdout), HUB_SHA);
     const xdg = fs.mkdtempSync(path.join(TMP, 'xdg-'));
     fs.mkdirSync(path.join(xdg, 'huggingface'));
     fs.symlinkSync(cache, path.join(xdg, 'huggingface', 'hub'));
     delete base.HF_HOME;
     const x = convertBytes(['org/name', '-'], { env: { ...base, XDG_CACHE_HOME: xdg } });
     assert.equal(x.status, 0, x.stderr);
-    assert.equal(sha256(x.stdout), REF_SHA);
+    assert.equal(sha256(x.stdout), HUB_SHA);
   });
 
   test('gguffs org/name MNT mounts the snapshot', async () => {
@@ -342,7 +354,7 @@ describe('models by hub id (local hub cache only)', () => {
     try {
       const m = await mountGguffs(TMP, 'org/name@v1');
       try {
-        assert.equal(sha256File(m.path), REF_SHA);
+        assert.equal(sha256File(m.path), HUB_SHA);
         const meta = JSON.parse(fs.readFileSync(path.join(m.mnt, 'metadata.json'), 'utf8'));
         assert.equal(meta.source_dir, path.join(hub.repo, 'snapshots', hub.commit2));
       } finally { await unmountGguffs(m); }

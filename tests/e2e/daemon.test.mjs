@@ -133,8 +133,12 @@ describe('df and stats.json', () => {
       try {
         const d = statfs(m.mnt);
         assert.equal(d.src, hf, 'filesystem column');
+        // Each .gguf shows twice (model.gguf and its conventional name,
+        // one inode): count inodes, as df must.
         const ggufs = fs.readdirSync(m.mnt).filter(f => f.endsWith('.gguf'));
-        const bytes = ggufs.reduce((s, f) => s + fs.statSync(path.join(m.mnt, f)).size, 0);
+        const inodes = new Map(ggufs.map(f => { const st = fs.statSync(path.join(m.mnt, f)); return [st.ino, st.size]; }));
+        assert.equal(inodes.size * 2, ggufs.length, `two names per file: ${ggufs.join(' ')}`);
+        const bytes = [...inodes.values()].reduce((s, n) => s + n, 0);
         assert.equal(d.blocks, Math.ceil(bytes / 4096), `${fx}: blocks of ${ggufs.join('+')}`);
         const tensorBytes = fs.readdirSync(path.join(m.mnt, 'tensors'))
           .reduce((s, f) => s + fs.statSync(path.join(m.mnt, 'tensors', f)).size, 0);

@@ -430,7 +430,11 @@ describe('source page cache', () => {
       test(`${fx}: ${keep ? 'keep_source_cache keeps' : 'default drops'} source pages, bytes unchanged`, async () => {
         // A private copy: other tests' mounts of the shared fixture drop
         // (and their reads cache) its pages while this one measures them.
-        const hf = copyDir(path.join(FIXTURES, fx)), ref = convert(fx, 'llamacpp'), refBuf = fs.readFileSync(ref);
+        // The reference is the copy's own conversion: in the llamacpp
+        // profile the directory's name is the model's name (naming.h).
+        const hf = copyDir(path.join(FIXTURES, fx)), ref = path.join(hf + '.gguf');
+        execFileSync(CONVERT, [hf, ref], { stdio: 'pipe' });
+        const refBuf = fs.readFileSync(ref);
         const shards = shardsOf(hf), total = shards.reduce((n, f) => n + fs.statSync(f).size, 0);
         const opts = keep ? ['-o', 'keep_source_cache'] : [];
         for (const f of shards) { // written back (dirty pages cannot be dropped), then warm
