@@ -56,15 +56,21 @@ fi
 missing=()
 for p in "${PKGS[@]}"; do
   st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-  [ "$st" = "install ok installed" ] || missing+=("$p")
+  # Another dpkg run (a package being installed elsewhere on the machine)
+  # leaves installed packages "triggers-pending" for a moment: installed.
+  case "$st" in
+    "install ok installed"|"install ok triggers-pending"|"install ok triggers-awaited") ;;
+    *) missing+=("$p") ;;
+  esac
 done
 if [ ${#missing[@]} -eq 0 ]; then
   step "Debian packages already installed"
 else
   step "apt-get update"
-  run "${SUDO[@]}" apt-get update -q
+  # Wait for another apt/dpkg run to finish instead of failing on its lock.
+  run "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 update -q
   step "apt-get install ${missing[*]}"
-  run "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+  run "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
 fi
 
 if [ "$(node_major)" -lt "$NODE_MIN" ]; then
