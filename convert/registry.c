@@ -14,6 +14,7 @@ const struct gg_arch *const gg_archs[] = {
 	&gg_arch_llama4,
 	&gg_arch_mllama,
 	&gg_arch_glm4moelite,
+	&gg_arch_gptoss,
 	&gg_arch_lora,
 	NULL,
 };

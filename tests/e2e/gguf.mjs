@@ -7,7 +7,7 @@ import fs from 'node:fs';
 export const GGUF_TYPE = { UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7,
   STRING: 8, ARRAY: 9, UINT64: 10, INT64: 11, FLOAT64: 12 };
 // ggml tensor types we may meet: [name, block elements, block bytes]
-export const GGML_TYPE = { 0: ['F32', 1, 4], 1: ['F16', 1, 2], 30: ['BF16', 1, 2], 28: ['F64', 1, 8] };
+export const GGML_TYPE = { 0: ['F32', 1, 4], 1: ['F16', 1, 2], 30: ['BF16', 1, 2], 28: ['F64', 1, 8], 39: ['MXFP4', 32, 17] };
 
 class Cursor {
   constructor(buf) { this.buf = buf; this.pos = 0; }
