@@ -15,6 +15,8 @@ const struct gg_arch *const gg_archs[] = {
 	&gg_arch_mllama,
 	&gg_arch_glm4moelite,
 	&gg_arch_gptoss,
+	&gg_arch_gemma3,
+	&gg_arch_gemma3mm,
 	&gg_arch_lora,
 	NULL,
 };
