@@ -17,6 +17,7 @@ const struct gg_arch *const gg_archs[] = {
 	&gg_arch_gptoss,
 	&gg_arch_gemma3,
 	&gg_arch_gemma3mm,
+	&gg_arch_phi3,
 	&gg_arch_lora,
 	NULL,
 };

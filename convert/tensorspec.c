@@ -76,7 +76,7 @@ static uint64_t sym_value(struct ctx *c, const char *name, size_t len)
 
 /* A product / quotient of integers and symbols, left to right. -1 when a
  * quotient is not whole or divides by 0 (nothing can have that shape). */
-static int eval(struct ctx *c, const char *s, size_t len, uint64_t *out)
+static int eval_term(struct ctx *c, const char *s, size_t len, uint64_t *out)
 {
 	const char *p = s, *end = s + len;
 	uint64_t acc = 1;
@@ -108,6 +108,25 @@ static int eval(struct ctx *c, const char *s, size_t len, uint64_t *out)
 			op = *p++;
 	}
 	*out = acc;
+	return 0;
+}
+
+/* A sum of such terms (fused tensors: "n_embd+2*n_embd_gqa"). */
+static int eval(struct ctx *c, const char *s, size_t len, uint64_t *out)
+{
+	uint64_t sum = 0;
+	for (const char *end = s + len; s <= end;) {
+		const char *plus = memchr(s, '+', (size_t)(end - s));
+		const char *stop = plus ? plus : end;
+		uint64_t v;
+		if (eval_term(c, s, (size_t)(stop - s), &v))
+			return -1;
+		sum += v;
+		if (!plus)
+			break;
+		s = plus + 1;
+	}
+	*out = sum;
 	return 0;
 }
 

@@ -28,7 +28,7 @@ struct gg_arch {
 
 extern const struct gg_arch gg_arch_llama, gg_arch_llama4, gg_arch_mllama,
 	gg_arch_glm4moelite, gg_arch_lora, gg_arch_gptoss, gg_arch_gemma3,
-	gg_arch_gemma3mm;
+	gg_arch_gemma3mm, gg_arch_phi3;
 
 /* Every converter, NULL-terminated, in the order error messages list them. */
 extern const struct gg_arch *const gg_archs[];
