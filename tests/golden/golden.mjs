@@ -45,6 +45,7 @@ export const CASES = [
   ['llama-spm', BOTH, 'type=Q5_K_M', 'Q5_K_M'],
   ['llama4-tiny', ['llamacpp'], 'type=Q6_K,mmproj_type=Q8_0', 'Q6_K'],
   ['llama4-tiny', BOTH, ''],
+  ...['gptoss-tiny', 'gemma3-tiny', 'gemma3-mm-tiny', 'phi3-tiny', 'phi4-mini-tiny'].map(f => [f, BOTH, '']),
   ['mllama-tiny', BOTH, ''],
   ['glm-tiny', [...BOTH, 'ollama-legacy'], ''],
   ['glm-tiny-kvbT', [...BOTH, 'ollama-legacy'], ''],
