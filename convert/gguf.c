@@ -286,6 +286,30 @@ void gguf_kvs_take_arr_str(struct gguf_kvs *kvs, const char *key,
 	kv->arr = strs;
 }
 
+void gguf_kvs_copy_key(struct gguf_kvs *dst, const struct gguf_kvs *src, const char *key)
+{
+	const struct gguf_kv *kv = gguf_kvs_get(src, key);
+	if (!kv)
+		return;
+	if (kv->type == GGUF_VT_STRING) {
+		gguf_kvs_set_strn(dst, key, kv->str.s, kv->str.n);
+	} else if (kv->type == GGUF_VT_ARRAY && kv->arr_type == GGUF_VT_STRING) {
+		const struct gguf_str *a = kv->arr;
+		struct gguf_str *copy = gg_calloc((size_t)kv->arr_n ? (size_t)kv->arr_n : 1, sizeof *copy);
+		for (uint64_t i = 0; i < kv->arr_n; i++) {
+			copy[i].s = copy_bytes(a[i].s, a[i].n);
+			copy[i].n = a[i].n;
+		}
+		gguf_kvs_take_arr_str(dst, key, copy, kv->arr_n);
+	} else if (kv->type == GGUF_VT_ARRAY) {
+		gguf_kvs_set_arr(dst, key, kv->arr_type, kv->arr, kv->arr_n);
+	} else {
+		struct gguf_kv *d = slot_for(dst, key);
+		d->type = kv->type;
+		d->v = kv->v;
+	}
+}
+
 /* ---- value types ---------------------------------------------------- */
 
 size_t gguf_vtype_size(enum gguf_vtype t)

@@ -11,6 +11,7 @@
 
 #include "jsonutil.h"
 #include "spm.h"
+#include "tokcache.h"
 
 enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_USER = 4, TT_UNUSED = 5, TT_BYTE = 6 };
 
@@ -446,11 +447,76 @@ static void emit_spm(struct lcv *v, struct gguf_kvs *kvs)
 	lcv_emit(v, kvs, true);
 }
 
+/* Every key a style sets or removes: what its cache entry holds. */
+static const char *const style_keys[] = {
+	"tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens",
+	"tokenizer.ggml.scores", "tokenizer.ggml.token_type", "tokenizer.ggml.merges",
+	"tokenizer.ggml.add_space_prefix",
+};
+#define DROPPED_KEY "gguffs.tok_llamacpp.dropped"
+
+static const char *variant(enum tok_style style)
+{
+	switch (style) {
+	case TOK_STYLE_BPE: return "llamacpp-bpe-1";
+	case TOK_STYLE_SPM_JSON: return "llamacpp-spm-json-1";
+	case TOK_STYLE_SPM_MODEL: return "llamacpp-spm-model-1";
+	}
+	return NULL;
+}
+
+/* The style's keys from the on-disk cache (tokcache.h), if there. */
+static bool from_cache(const char *dir, enum tok_style style, uint32_t n_rows,
+		       struct gguf_kvs *kvs, uint32_t *dropped)
+{
+	struct gguf_kvs *hit = gguf_kvs_new();
+	bool ok = variant(style) && tokcache_load_variant(dir, n_rows, variant(style), hit);
+	if (ok) {
+		const struct gguf_kv *d = gguf_kvs_get(hit, DROPPED_KEY);
+		if (dropped)
+			*dropped = d ? (uint32_t)d->v.u : 0;
+		gguf_kvs_remove(hit, DROPPED_KEY);
+		for (size_t i = 0; i < sizeof style_keys / sizeof *style_keys; i++)
+			gguf_kvs_remove(kvs, style_keys[i]);
+		gguf_kvs_move(kvs, hit);
+	}
+	gguf_kvs_free(hit);
+	return ok;
+}
+
+static void to_cache(const char *dir, enum tok_style style, uint32_t n_rows,
+		     const struct gguf_kvs *kvs, uint32_t dropped)
+{
+	struct gguf_kvs *snap = gguf_kvs_new();
+	for (size_t i = 0; i < sizeof style_keys / sizeof *style_keys; i++)
+		gguf_kvs_copy_key(snap, kvs, style_keys[i]);
+	gguf_kvs_set_u32(snap, DROPPED_KEY, dropped);
+	tokcache_store_variant(dir, n_rows, variant(style), snap);
+	gguf_kvs_free(snap);
+}
+
+static int compute(const char *dir, enum tok_style style, uint32_t n_rows,
+		   struct gguf_kvs *kvs, uint32_t *dropped, gg_err *e);
+
 int tok_llamacpp_apply(const char *dir, enum tok_style style, uint32_t n_rows,
 		       struct gguf_kvs *kvs, uint32_t *dropped, gg_err *e)
 {
 	if (n_rows == 0 || n_rows > MAX_ROWS)
 		return gg_fail(e, "%s: a vocabulary of %u tokens is implausible", dir, n_rows);
+	if (from_cache(dir, style, n_rows, kvs, dropped))
+		return 0;
+	uint32_t n_dropped = 0;
+	if (compute(dir, style, n_rows, kvs, &n_dropped, e))
+		return -1;
+	to_cache(dir, style, n_rows, kvs, n_dropped);
+	if (dropped)
+		*dropped = n_dropped;
+	return 0;
+}
+
+static int compute(const char *dir, enum tok_style style, uint32_t n_rows,
+		   struct gguf_kvs *kvs, uint32_t *dropped, gg_err *e)
+{
 	struct lcv v;
 	lcv_init(&v, n_rows);
 	int rc;

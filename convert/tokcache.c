@@ -44,17 +44,20 @@ struct file_identity {
 	int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
 };
 
-/* The entry's file name: XXH3 over the format, the vocabulary size and the
- * identity of each input file (absent files count too). *allowed turns
- * false when an input present fails the input policy (util.h): a cached
- * entry must not serve what the files themselves would not. */
+/* The entry's file name: XXH3 over the format, the vocabulary size, the
+ * variant (if any) and the identity of each input file (absent files count
+ * too). *allowed turns false when an input present fails the input policy
+ * (util.h): a cached entry must not serve what the files themselves would
+ * not. */
 static char *entry_path(const char *cache, const char *dir, uint32_t vocab,
-			bool *allowed)
+			const char *variant, bool *allowed)
 {
 	XXH3_state_t *h = XXH3_createState();
 	XXH3_64bits_reset(h);
 	XXH3_64bits_update(h, TOKCACHE_FORMAT, sizeof TOKCACHE_FORMAT);
 	XXH3_64bits_update(h, &vocab, sizeof vocab);
+	if (variant)
+		XXH3_64bits_update(h, variant, strlen(variant) + 1);
 	for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++) {
 		struct file_identity id;
 		struct stat st;
@@ -80,11 +83,17 @@ static char *entry_path(const char *cache, const char *dir, uint32_t vocab,
 
 bool tokcache_load(const char *dir, uint32_t vocab, struct gguf_kvs *kvs)
 {
+	return tokcache_load_variant(dir, vocab, NULL, kvs);
+}
+
+bool tokcache_load_variant(const char *dir, uint32_t vocab, const char *variant,
+			   struct gguf_kvs *kvs)
+{
 	char *cache = cache_dir();
 	if (!cache)
 		return false;
 	bool allowed = true;
-	char *path = entry_path(cache, dir, vocab, &allowed);
+	char *path = entry_path(cache, dir, vocab, variant, &allowed);
 	if (!allowed) { /* the parse will refuse the input and say why */
 		free(path);
 		free(cache);
@@ -123,11 +132,17 @@ static bool write_all(int fd, const uint8_t *p, size_t n)
 
 void tokcache_store(const char *dir, uint32_t vocab, const struct gguf_kvs *kvs)
 {
+	tokcache_store_variant(dir, vocab, NULL, kvs);
+}
+
+void tokcache_store_variant(const char *dir, uint32_t vocab, const char *variant,
+			    const struct gguf_kvs *kvs)
+{
 	char *cache = cache_dir();
 	if (!cache)
 		return;
 	bool allowed = true;
-	char *path = entry_path(cache, dir, vocab, &allowed);
+	char *path = entry_path(cache, dir, vocab, variant, &allowed);
 	char *tmp = gg_malloc(strlen(path) + 32);
 	sprintf(tmp, "%s.tmp-%ld", path, (long)getpid());
 	(void)gg_mkdir_p(cache);

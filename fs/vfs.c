@@ -853,6 +853,8 @@ static char *stats_json(struct vfs *v)
 	cJSON *e = cJSON_AddObjectToObject(o, "engine");
 	cJSON_AddItemToObject(e, "src_bytes", json_u64(es.src_bytes));
 	cJSON_AddItemToObject(e, "copy_bytes", json_u64(es.copy_bytes));
+	cJSON_AddItemToObject(e, "convert_elems", json_u64(es.convert_elems));
+	cJSON_AddItemToObject(e, "repack_bytes", json_u64(es.repack_bytes));
 	cJSON_AddStringToObject(e, "convert_kernel", gg_convert_kernel());
 	cJSON_AddItemToObject(o, "reloads", json_u64(atomic_load(&v->reloads)));
 	cJSON *q = cJSON_AddObjectToObject(o, "quant");

@@ -107,6 +107,9 @@ void gguf_kvs_set_arr_str(struct gguf_kvs *kvs, const char *key,
 void gguf_kvs_take_arr_str(struct gguf_kvs *kvs, const char *key,
 			   struct gguf_str *strs, uint64_t n);
 
+/* Copy the KV called key (if src has it) into dst, replacing dst's. */
+void gguf_kvs_copy_key(struct gguf_kvs *dst, const struct gguf_kvs *src, const char *key);
+
 /* Size in bytes of one element of a non-string, non-array type; 0 else. */
 size_t gguf_vtype_size(enum gguf_vtype t);
 const char *gguf_vtype_name(enum gguf_vtype t);

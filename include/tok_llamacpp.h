@@ -42,6 +42,9 @@
  * In every style tokens with an id >= n_rows (the embedding rows) are
  * dropped: llama.cpp refuses a vocabulary longer than the embedding.
  *
+ * The result is kept in the tokenizer cache (tokcache.h, one variant per
+ * style), so a later mount of the same files parses nothing.
+ *
  * Errors: a missing or malformed file fails with one line naming it.
  * Thread safety: reentrant; allocates and frees its own memory.
  */

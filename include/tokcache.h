@@ -31,4 +31,11 @@ bool tokcache_load(const char *dir, uint32_t vocab, struct gguf_kvs *kvs);
  * rename). Errors are ignored. */
 void tokcache_store(const char *dir, uint32_t vocab, const struct gguf_kvs *kvs);
 
+/* The same for a variant of the metadata (another vocabulary style, e.g.
+ * "llamacpp-bpe"): a separate entry per variant name. */
+bool tokcache_load_variant(const char *dir, uint32_t vocab, const char *variant,
+			   struct gguf_kvs *kvs);
+void tokcache_store_variant(const char *dir, uint32_t vocab, const char *variant,
+			    const struct gguf_kvs *kvs);
+
 #endif
