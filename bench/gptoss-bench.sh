@@ -26,14 +26,16 @@ RUNS=${RUNS:-3}
 DIR=$OUT/gptoss-bench
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gptoss-bench.XXXXXX")
 MNT=$WORK/mnt
+PMNT=$WORK/pmnt
 PID=
 cleanup() {
   fusermount3 -u "$MNT" 2>/dev/null || true
+  fusermount3 -u "$PMNT" 2>/dev/null || true
   [ -n "$PID" ] && kill "$PID" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-mkdir -p "$MNT"
+mkdir -p "$MNT" "$PMNT"
 
 ninja -C "$BUILD" gguffs >/dev/null
 node tests/fixtures/make-gptoss.mjs "$OUT" --bench
@@ -45,42 +47,42 @@ cat "$DIR"/*.safetensors >/dev/null   # warm the page cache
 now_ns() { date +%s%N; }
 wait_for() { # file pid
   until [ -e "$1" ]; do
-    kill -0 "$2" 2>/dev/null || { echo "gptoss-bench: mount died"; exit 1; }
+    kill -0 "$2" 2>/dev/null || { wait "$2"; echo "gptoss-bench: mount died ($?): $(cat "$WORK/err" 2>/dev/null)"; exit 1; }
     sleep 0.001
   done
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-: >"$WORK/ready"; : >"$WORK/gguffs"; : >"$WORK/ptfs"
+: >"$WORK/ready.runs"; : >"$WORK/gguffs.runs"; : >"$WORK/ptfs.runs"
 for r in $(seq 1 "$RUNS"); do
   # gguffs: mount-ready, then every expert tensor in file order
   t0=$(now_ns)
   GGUFFS_CACHE_DIR=$WORK/tokcache "$BUILD/gguffs" -f "$DIR" "$MNT" 2>"$WORK/err" &
   PID=$!
   wait_for "$MNT/model.gguf" "$PID"
-  echo $(( ($(now_ns) - t0) / 1000 )) >>"$WORK/ready"
+  echo $(( ($(now_ns) - t0) / 1000 )) >>"$WORK/ready.runs"
   before=$(cat "$MNT/stats.json")
   t0=$(now_ns)
   bytes=$(cat "$MNT"/tensors/blk.*.ffn_*_exps.weight | wc -c)
   t1=$(now_ns)
   after=$(cat "$MNT/stats.json")
-  echo "$bytes $(( t1 - t0 ))" | awk '{printf "%.3f\n", $1 / $2}' >>"$WORK/gguffs"
+  echo "$bytes $(( t1 - t0 ))" | awk '{printf "%.3f\n", $1 / $2}' >>"$WORK/gguffs.runs"
   EXPERT_BYTES=$bytes
   STATS=$(node -e '
     const [b, a] = process.argv.slice(1).map(s => JSON.parse(s).engine);
     console.log(`convert_elems +${a.convert_elems - b.convert_elems}, repack_bytes +${a.repack_bytes - b.repack_bytes}, src_bytes +${a.src_bytes - b.src_bytes}`);' "$before" "$after")
   fusermount3 -u "$MNT"; wait "$PID" || true; PID=
   # passthrough: the source shards
-  "$WORK/ptfs" -f "$DIR" "$MNT" 2>/dev/null &
+  "$WORK/ptfs" -f "$DIR" "$PMNT" 2>"$WORK/err" &
   PID=$!
-  wait_for "$MNT/config.json" "$PID"
+  wait_for "$PMNT/config.json" "$PID"
   t0=$(now_ns)
-  bytes=$(cat "$MNT"/*.safetensors | wc -c)
+  bytes=$(cat "$PMNT"/*.safetensors | wc -c)
   t1=$(now_ns)
-  echo "$bytes $(( t1 - t0 ))" | awk '{printf "%.3f\n", $1 / $2}' >>"$WORK/ptfs"
-  fusermount3 -u "$MNT"; wait "$PID" || true; PID=
+  echo "$bytes $(( t1 - t0 ))" | awk '{printf "%.3f\n", $1 / $2}' >>"$WORK/ptfs.runs"
+  fusermount3 -u "$PMNT"; wait "$PID" || true; PID=
 done
-ready=$(median <"$WORK/ready"); g=$(median <"$WORK/gguffs"); p=$(median <"$WORK/ptfs")
-echo "mount-ready: median $(awk -v u="$ready" 'BEGIN{printf "%.0f", u/1000}') ms (runs, us: $(tr '\n' ' ' <"$WORK/ready"))"
+ready=$(median <"$WORK/ready.runs"); g=$(median <"$WORK/gguffs.runs"); p=$(median <"$WORK/ptfs.runs")
+echo "mount-ready: median $(awk -v u="$ready" 'BEGIN{printf "%.0f", u/1000}') ms (runs, us: $(tr '\n' ' ' <"$WORK/ready.runs"))"
 echo "expert tensors: $EXPERT_BYTES bytes; GB/s median gguffs $g | ptfs (source shards) $p; gguffs/ptfs = $(awk -v a="$g" -v b="$p" 'BEGIN{printf "%.2f", a/b}')"
 echo "engine over the expert reads (last run): $STATS"

@@ -20,6 +20,9 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static _Atomic uint64_t stat_src_bytes, stat_copy_bytes, stat_convert_elems, stat_repack_bytes,
 	stat_quant_rows, stat_quant_bytes;
@@ -309,15 +312,26 @@ static void fill_view(const struct gg_tensor *t, const struct gg_src *s,
 #define MXFP4_BLOCK_BYTES 17
 
 /* HF packs element 2k in the low and 2k+1 in the high nibble of byte k;
- * GGML wants elements j and j + 16 in byte j. Nibble moves only. */
+ * GGML wants elements j and j + 16 in byte j. Nibble moves only: with
+ * a = codes[0..8) and b = codes[8..16), output byte 2k is
+ * lo(a_k) | lo(b_k) << 4 and byte 2k+1 is hi(a_k) | hi(b_k) << 4. */
 static void mxfp4_block(const uint8_t *codes, uint8_t scale, uint8_t *out)
 {
 	out[0] = scale;
+#if defined(__SSE2__)
+	__m128i a = _mm_loadl_epi64((const __m128i *)codes);
+	__m128i b = _mm_loadl_epi64((const __m128i *)(codes + 8));
+	__m128i m = _mm_set1_epi8(0x0F);
+	__m128i even = _mm_or_si128(_mm_and_si128(a, m), _mm_slli_epi16(_mm_and_si128(b, m), 4));
+	__m128i odd = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), m), _mm_andnot_si128(m, b));
+	_mm_storeu_si128((__m128i *)(out + 1), _mm_unpacklo_epi8(even, odd));
+#else
 	for (int j = 0; j < 8; j++) {
 		uint8_t a = codes[j], b = codes[j + 8];
 		out[1 + 2 * j] = (uint8_t)((a & 0x0F) | (b << 4));
 		out[2 + 2 * j] = (uint8_t)((a >> 4) | (b & 0xF0));
 	}
+#endif
 }
 
 static const uint8_t *st_base(const struct gg_outfile *f, const struct st_tensor *st)
@@ -558,6 +572,55 @@ int gg_tensor_read(const struct gg_outfile *f, const struct gg_tensor *t,
 		memcpy(buf, one, len);
 	}
 	return 0;
+}
+
+bool gg_tensor_direct(const struct gg_tensor *t)
+{
+	return t->is_copy || t->op == GG_OP_MXFP4_REPACK;
+}
+
+/* Source index of view element i. */
+static int64_t view_at(const struct gg_view *v, uint64_t i)
+{
+	int64_t el = (int64_t)v->base;
+	for (int d = v->ndim - 1; d >= 0; d--) {
+		el += (int64_t)(i % v->dim[d]) * v->stride[d];
+		i /= v->dim[d];
+	}
+	return el;
+}
+
+void gg_tensor_source_spans(const struct gg_tensor *t, uint64_t off, uint64_t len,
+			    gg_src_span_fn fn, void *arg)
+{
+	if (len == 0 || off >= t->nbytes)
+		return;
+	if (t->is_copy) {
+		fn(arg, t->copy_file, t->copy_offset + off, t->copy_offset + off + len);
+		return;
+	}
+	if (t->op != GG_OP_MXFP4_REPACK)
+		return;
+	uint64_t per_src = tensor_units(t) / t->nsrc;
+	uint64_t b0 = off / MXFP4_BLOCK_BYTES;
+	uint64_t b1 = (off + len + MXFP4_BLOCK_BYTES - 1) / MXFP4_BLOCK_BYTES;
+	if (b1 > tensor_units(t))
+		b1 = tensor_units(t);
+	for (uint64_t b = b0; b < b1;) {
+		const struct gg_src *s = &t->srcs[b / per_src];
+		uint64_t i0 = b % per_src, n = per_src - i0 < b1 - b ? per_src - i0 : b1 - b;
+		/* views here are monotonic: the first and last block bound it */
+		int64_t lo = view_at(&t->view, i0), hi = view_at(&t->view, i0 + n - 1);
+		if (lo > hi) {
+			int64_t x = lo;
+			lo = hi, hi = x;
+		}
+		fn(arg, s->st->file, s->st->offset + (uint64_t)lo * MXFP4_CODE_BYTES,
+		   s->st->offset + ((uint64_t)hi + 1) * MXFP4_CODE_BYTES);
+		fn(arg, s->scales->file, s->scales->offset + (uint64_t)lo,
+		   s->scales->offset + (uint64_t)hi + 1);
+		b += n;
+	}
 }
 
 long gg_outfile_tensor_at(const struct gg_outfile *f, uint64_t off)

@@ -355,7 +355,7 @@ static int read_tensor(struct vfs *v, uint32_t fi, uint32_t ti, uint64_t off,
 {
 	const struct gg_outfile *f = &v->m->files[fi];
 	const struct gg_tensor *t = &f->tensors[ti];
-	if (t->is_copy)
+	if (gg_tensor_direct(t))
 		return read_direct(v, f, t, off, buf, len);
 	const uint64_t cs = chunk_bytes(v, t);
 	while (len) {
@@ -440,21 +440,29 @@ static void flush_source(struct prefetch_walk *w)
 	w->pending.sf = NULL;
 }
 
+/* One source span of a direct tensor: merged with the pending one when it
+ * continues it in the same file. */
+static void pend_span(void *arg, uint32_t file, uint64_t lo, uint64_t hi)
+{
+	struct prefetch_walk *w = arg;
+	struct vfs *v = w->v;
+	const struct st_file *sf = &file_set(v, &v->m->files[w->fi])->files[file];
+	if (w->pending.sf == sf && w->pending.hi == lo) {
+		w->pending.hi = hi;
+		return;
+	}
+	flush_source(w);
+	w->pending = (struct source_job){ v, sf, lo, hi };
+}
+
 static int prefetch_piece(void *arg, size_t ti, uint64_t toff, uint64_t tlen)
 {
 	struct prefetch_walk *w = arg;
 	struct vfs *v = w->v;
 	const struct gg_outfile *f = &v->m->files[w->fi];
 	const struct gg_tensor *t = &f->tensors[ti];
-	if (t->is_copy) {
-		const struct st_file *sf = &file_set(v, f)->files[t->copy_file];
-		uint64_t lo = t->copy_offset + toff, hi = lo + tlen;
-		if (w->pending.sf == sf && w->pending.hi == lo) {
-			w->pending.hi = hi;
-			return 0;
-		}
-		flush_source(w);
-		w->pending = (struct source_job){ v, sf, lo, hi };
+	if (gg_tensor_direct(t)) {
+		gg_tensor_source_spans(t, toff, tlen, pend_span, w);
 		return 0;
 	}
 	const uint64_t cs = chunk_bytes(v, t);

@@ -31,6 +31,7 @@
 #define GGUFFS_ENGINE_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "plan.h"
@@ -90,6 +91,19 @@ int gg_outfile_for_tensors(const struct gg_outfile *f, uint64_t off,
  * tensor's first byte; off + len <= t->nbytes). Returns 0 or -EIO. */
 int gg_tensor_read(const struct gg_outfile *f, const struct gg_tensor *t,
 		   uint64_t off, size_t len, void *buf, gg_err *e);
+
+/* Whether t's bytes are made at copy speed (a byte copy, or a byte repack
+ * with no arithmetic): callers may serve them straight into their buffer
+ * instead of through a cache. */
+bool gg_tensor_direct(const struct gg_tensor *t);
+
+/* For a direct tensor: fn(arg, file, lo, hi) for each source byte span
+ * [lo, hi) of st_set file `file` that bytes [off, off+len) of t read
+ * (a repack: its code blocks and its scales; every source it covers), in
+ * source order, so a caller can ask for them ahead. No-op for others. */
+typedef void (*gg_src_span_fn)(void *arg, uint32_t file, uint64_t lo, uint64_t hi);
+void gg_tensor_source_spans(const struct gg_tensor *t, uint64_t off, uint64_t len,
+			    gg_src_span_fn fn, void *arg);
 
 /* Index of the tensor whose bytes (padding after it included) contain file
  * offset off, or -1 when off lies in the header. */
