@@ -346,7 +346,7 @@ static void repack_view(const struct gg_outfile *f, const struct gg_tensor *t,
 	const struct gg_view *v = &t->view;
 	const uint8_t *codes = st_base(f, s->st), *scales = st_base(f, s->scales);
 	int last = v->ndim - 1;
-	uint64_t idx[GG_VIEW_MAX_DIMS], rem = b0;
+	uint64_t idx[GG_VIEW_MAX_DIMS], rem = b0, total = n;
 	for (int d = last; d >= 0; d--) {
 		idx[d] = rem % v->dim[d];
 		rem /= v->dim[d];
@@ -364,13 +364,14 @@ static void repack_view(const struct gg_outfile *f, const struct gg_tensor *t,
 				trace_st(s->scales, (uint64_t)b, k, 1);
 			}
 		}
-		atomic_fetch_add_explicit(&stat_repack_bytes, run * MXFP4_BLOCK_BYTES,
-					  memory_order_relaxed);
-		atomic_fetch_add_explicit(&stat_src_bytes, run * (MXFP4_CODE_BYTES + 1),
-					  memory_order_relaxed);
 		index_advance(v, idx, last, run);
 		n -= run;
 	}
+	/* once per call: the runs of a gate/up view are a few hundred bytes */
+	atomic_fetch_add_explicit(&stat_repack_bytes, total * MXFP4_BLOCK_BYTES,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&stat_src_bytes, total * (MXFP4_CODE_BYTES + 1),
+				  memory_order_relaxed);
 }
 
 /* Output units of t: elements, or 32-value blocks for a repack. */
