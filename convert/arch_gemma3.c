@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "archs.h"
+#include "clip.h"
 #include "hparams.h"
 #include "jsonutil.h"
 #include "model.h"
@@ -288,65 +289,26 @@ static void write_ollama_kv(const struct gemma3 *g, struct gguf_kvs *kv)
 
 /* ---- mmproj.gguf (profile llamacpp) ----------------------------------- */
 
-/* image_mean / image_std (and image_seq_length) from
- * preprocessor_config.json, which convert_hf_to_gguf requires. */
-static int write_preprocessor_kv(struct gemma3 *g, struct gguf_kvs *kv, double *seq_len)
-{
-	char *path = gg_path_join(g->b->dir, "preprocessor_config.json");
-	cJSON *pp = NULL;
-	int rc = gg_json_load(path, false, true, &pp, g->b->e);
-	for (int k = 0; rc == 0 && k < 2; k++) {
-		const char *key = k ? "image_std" : "image_mean";
-		const cJSON *a = cJSON_GetObjectItem(pp, key);
-		float v[3];
-		if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 3) {
-			rc = gg_fail(g->b->e, "%s: %s: expected 3 numbers", path, key);
-			break;
-		}
-		for (int i = 0; i < 3 && rc == 0; i++) {
-			const cJSON *x = cJSON_GetArrayItem(a, i);
-			if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble))
-				rc = gg_fail(g->b->e, "%s: %s[%d]: expected a finite number", path, key, i);
-			else
-				v[i] = (float)x->valuedouble;
-		}
-		if (rc)
-			break;
-		gguf_kvs_set_arr(kv, k ? "clip.vision.image_std" : "clip.vision.image_mean", GGUF_VT_F32, v, 3);
-	}
-	*seq_len = or_num(num(pp, "image_seq_length"), 256);
-	cJSON_Delete(pp);
-	free(path);
-	return rc;
-}
-
 static int write_clip_kv(struct gemma3 *g, struct gg_outfile *mm)
 {
 	const struct gg_hp *v = &g->vision;
-	struct gguf_kvs *kv = mm->kvs;
-	gguf_kvs_set_str(kv, "general.architecture", "clip");
-	gguf_kvs_set_str(kv, "general.type", "mmproj");
-	gguf_kvs_set_u32(kv, "general.file_type", 1);
-	gguf_kvs_set_bool(kv, "clip.has_vision_encoder", true);
-	gguf_kvs_set_str(kv, "clip.projector_type", "gemma3");
-	gguf_kvs_set_bool(kv, "clip.use_gelu", true);
-	gguf_kvs_set_u32(kv, "clip.vision.projection_dim", gg_hp_u32(&g->hp, "n_embd"));
-	gguf_kvs_set_u32(kv, "clip.vision.image_size", gg_hp_u32(v, "image_size"));
-	gguf_kvs_set_u32(kv, "clip.vision.patch_size", gg_hp_u32(v, "patch_size"));
-	gguf_kvs_set_u32(kv, "clip.vision.embedding_length", gg_hp_u32(v, "hidden"));
-	gguf_kvs_set_u32(kv, "clip.vision.feed_forward_length", gg_hp_u32(v, "intermediate"));
-	gguf_kvs_set_u32(kv, "clip.vision.block_count", gg_hp_u32(v, "layers"));
-	gguf_kvs_set_u32(kv, "clip.vision.attention.head_count", gg_hp_u32(v, "heads"));
-	gguf_kvs_set_f32(kv, "clip.vision.attention.layer_norm_epsilon", gg_hp_f32(v, "norm_eps"));
+	struct gg_clip c = {
+		.projector = "gemma3", .image_size = gg_hp_u32(v, "image_size"),
+		.patch_size = gg_hp_u32(v, "patch_size"), .hidden = gg_hp_u32(v, "hidden"),
+		.intermediate = gg_hp_u32(v, "intermediate"), .layers = gg_hp_u32(v, "layers"),
+		.heads = gg_hp_u32(v, "heads"), .projection_dim = gg_hp_u32(&g->hp, "n_embd"),
+		.norm_eps = gg_hp_f32(v, "norm_eps"),
+	};
 	double seq_len;
-	if (write_preprocessor_kv(g, kv, &seq_len))
+	if (gg_clip_write_kv(g->b->dir, &c, mm->kvs, &seq_len, g->b->e))
 		return -1;
-	/* patches per side over tokens per side: 4 for every released size;
-	 * llama.cpp's converter writes it only when it is not. */
-	uint32_t per_side = (uint32_t)sqrt(seq_len);
-	uint32_t scale = per_side ? gg_hp_u32(v, "image_size") / gg_hp_u32(v, "patch_size") / per_side : 0;
+	/* patches per side over tokens per side (image_seq_length, 256 by
+	 * default): 4 for every released size; llama.cpp's converter writes
+	 * it only when it is not. */
+	uint32_t per_side = (uint32_t)sqrt(or_num(seq_len, 256));
+	uint32_t scale = per_side ? c.image_size / c.patch_size / per_side : 0;
 	if (scale > 0 && scale != 4)
-		gguf_kvs_set_u32(kv, "clip.vision.projector.scale_factor", scale);
+		gguf_kvs_set_u32(mm->kvs, "clip.vision.projector.scale_factor", scale);
 	return 0;
 }
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clip.h"
 #include "jsonutil.h"
 #include "typerules.h"
 
@@ -243,44 +244,6 @@ static int add_tensors(struct llama4 *l, struct gg_outfile *f,
 
 /* ---- mmproj.gguf (profile llamacpp) ---- */
 
-/* image_mean / image_std from preprocessor_config.json: three numbers.
- * Llama 4 ships 0.5 for both; Ollama's compat shim assumes the same when
- * the file is absent, and so do we. */
-static int read_norm3(const cJSON *pp, const char *key, const char *path,
-		      float out[3], gg_err *e)
-{
-	const cJSON *a = pp ? cJSON_GetObjectItem(pp, key) : NULL;
-	out[0] = out[1] = out[2] = 0.5f;
-	if (!a || cJSON_IsNull(a))
-		return 0;
-	if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 3)
-		return gg_fail(e, "%s: %s: expected an array of 3 numbers", path, key);
-	for (int i = 0; i < 3; i++) {
-		const cJSON *x = cJSON_GetArrayItem(a, i);
-		if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble))
-			return gg_fail(e, "%s: %s[%d]: expected a finite number", path, key, i);
-		out[i] = (float)x->valuedouble;
-	}
-	return 0;
-}
-
-static int write_image_norm(struct llama4 *l, struct gguf_kvs *kv)
-{
-	char *path = gg_path_join(l->b->dir, "preprocessor_config.json");
-	cJSON *pp = NULL;
-	float mean[3], std[3];
-	int rc = gg_json_load(path, true, true, &pp, l->b->e) ||
-		 read_norm3(pp, "image_mean", path, mean, l->b->e) ||
-		 read_norm3(pp, "image_std", path, std, l->b->e) ? -1 : 0;
-	if (rc == 0) {
-		gguf_kvs_set_arr(kv, "clip.vision.image_mean", GGUF_VT_F32, mean, 3);
-		gguf_kvs_set_arr(kv, "clip.vision.image_std", GGUF_VT_F32, std, 3);
-	}
-	cJSON_Delete(pp);
-	free(path);
-	return rc;
-}
-
 /* The KVs llama.cpp's Llama4VisionModel writes (dialects.md §2d). */
 static int write_clip_kv(struct llama4 *l, struct gg_outfile *mm)
 {
@@ -291,25 +254,20 @@ static int write_clip_kv(struct llama4 *l, struct gg_outfile *mm)
 	if (act && strcmp(act, "gelu") != 0)
 		return gg_fail(l->b->e, "%s: vision_config.hidden_act is '%s'; llama.cpp's llama4 projector needs gelu",
 			       l->b->config_path, act);
-	gguf_kvs_set_str(kv, "general.architecture", "clip");
-	gguf_kvs_set_str(kv, "general.type", "mmproj");
-	gguf_kvs_set_u32(kv, "general.file_type", 1);
-	gguf_kvs_set_bool(kv, "clip.has_vision_encoder", true);
-	gguf_kvs_set_str(kv, "clip.projector_type", "llama4");
-	gguf_kvs_set_bool(kv, "clip.use_gelu", true);
-	gguf_kvs_set_u32(kv, "clip.vision.image_size", gg_hp_u32(v, "image_size"));
-	gguf_kvs_set_u32(kv, "clip.vision.patch_size", gg_hp_u32(v, "patch_size"));
-	gguf_kvs_set_u32(kv, "clip.vision.embedding_length", gg_hp_u32(v, "hidden"));
-	gguf_kvs_set_u32(kv, "clip.vision.feed_forward_length", gg_hp_u32(v, "intermediate"));
-	gguf_kvs_set_u32(kv, "clip.vision.block_count", gg_hp_u32(v, "layers"));
-	gguf_kvs_set_u32(kv, "clip.vision.attention.head_count", gg_hp_u32(v, "heads"));
-	gguf_kvs_set_u32(kv, "clip.vision.projection_dim", gg_hp_u32(&l->hp, "hidden_size"));
-	gguf_kvs_set_f32(kv, "clip.vision.attention.layer_norm_epsilon", gg_hp_f32(v, "norm_eps"));
+	struct gg_clip c = {
+		.projector = "llama4", .image_size = gg_hp_u32(v, "image_size"),
+		.patch_size = gg_hp_u32(v, "patch_size"), .hidden = gg_hp_u32(v, "hidden"),
+		.intermediate = gg_hp_u32(v, "intermediate"), .layers = gg_hp_u32(v, "layers"),
+		.heads = gg_hp_u32(v, "heads"), .projection_dim = gg_hp_u32(&l->hp, "hidden_size"),
+		.norm_eps = gg_hp_f32(v, "norm_eps"),
+	};
+	if (gg_clip_write_kv(l->b->dir, &c, kv, NULL, l->b->e))
+		return -1;
 	/* 1 / pixel_shuffle_ratio; 2 (Llama 4's) when unset, as the shim. */
 	float ratio = gg_hp_f32(v, "pixel_shuffle_ratio");
 	long scale = ratio > 0 ? lroundf(1.0f / ratio) : 2;
 	gguf_kvs_set_u32(kv, "clip.vision.projector.scale_factor", scale > 0 ? (uint32_t)scale : 2);
-	return write_image_norm(l, kv);
+	return 0;
 }
 
 static bool any_vision(const struct st_set *st)
