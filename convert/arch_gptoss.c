@@ -262,8 +262,9 @@ static int build_gptoss(struct gg_build *b)
 	int rc = embedding_rows(b, &rows);
 	if (rc == 0)
 		rc = gg_build_base_kv(b, f, ARCH, NULL, 0);
+	/* llamacpp: general.file_type 38 (MOSTLY_MXFP4_MOE) comes from the
+	 * MXFP4 tensors (ftype.h gg_ftype_of_outfile) */
 	if (rc == 0 && p == GG_PROFILE_LLAMACPP) {
-		gguf_kvs_set_u32(f->kvs, "general.file_type", 38);
 		rc = tok_llamacpp_apply(b->dir, TOK_STYLE_BPE, rows, f->kvs, NULL, b->e);
 	} else if (rc == 0) {
 		gguf_kvs_set_u32(f->kvs, "general.file_type", 4);

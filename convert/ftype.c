@@ -118,6 +118,7 @@ enum gg_type gg_ftype_base_type(enum gg_ftype f)
 	case GG_FTYPE_Q5_K_S:
 	case GG_FTYPE_Q5_K_M: return GG_TYPE_Q5_K;
 	case GG_FTYPE_Q6_K: return GG_TYPE_Q6_K;
+	case GG_FTYPE_MXFP4_MOE: return GG_TYPE_MXFP4;
 	}
 	return GG_TYPE_F32;
 }
@@ -465,6 +466,9 @@ int gg_ftype_tensor_types(const struct gg_qmodel *m, enum gg_ftype f,
 
 enum gg_ftype gg_ftype_of_outfile(const struct gg_outfile *f)
 {
+	for (size_t i = 0; i < f->ntensors; i++)
+		if (f->tensors[i].type == GG_TYPE_MXFP4)
+			return GG_FTYPE_MXFP4_MOE;
 	for (size_t i = 0; i < f->ntensors; i++) {
 		const struct gg_tensor *t = &f->tensors[i];
 		if (t->n_dims < 2 || t->type == GG_TYPE_F32)

@@ -42,6 +42,9 @@ enum gg_ftype {
 	GG_FTYPE_Q5_K_M = 17,
 	GG_FTYPE_Q6_K = 18,
 	GG_FTYPE_BF16 = 32,
+	/* MXFP4 experts kept, the rest F16/BF16 (gpt-oss): what
+	 * convert_hf_to_gguf writes for MXFP4 checkpoints; not a type= value */
+	GG_FTYPE_MXFP4_MOE = 38,
 };
 
 /* Parse a type= value, case-insensitively: F32, F16, BF16 and the
@@ -103,8 +106,9 @@ int gg_ftype_tensor_types(const struct gg_qmodel *m, enum gg_ftype f,
 /* general.file_type of an unquantized output file, as convert_hf_to_gguf's
  * --outtype auto writes it: from the type of its first tensor of two or
  * more dimensions that is not F32, BF16 for BF16 and F16 for anything
- * else; F32 when every such tensor is F32. The one place that computes
- * it (the llamacpp profile; Ollama's converter always writes F16). */
+ * else; F32 when every such tensor is F32; MXFP4_MOE when a tensor is
+ * MXFP4 (experts repacked from an MXFP4 checkpoint). The one place that
+ * computes it (the llamacpp profile; Ollama's converter always writes F16). */
 struct gg_outfile;
 enum gg_ftype gg_ftype_of_outfile(const struct gg_outfile *f);
 
