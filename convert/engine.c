@@ -315,7 +315,7 @@ static void fill_view(const struct gg_tensor *t, const struct gg_src *s,
  * GGML wants elements j and j + 16 in byte j. Nibble moves only: with
  * a = codes[0..8) and b = codes[8..16), output byte 2k is
  * lo(a_k) | lo(b_k) << 4 and byte 2k+1 is hi(a_k) | hi(b_k) << 4. */
-static void mxfp4_block(const uint8_t *codes, uint8_t scale, uint8_t *out)
+static inline void mxfp4_block(const uint8_t *codes, uint8_t scale, uint8_t *out)
 {
 	out[0] = scale;
 #if defined(__SSE2__)
@@ -356,12 +356,17 @@ static void repack_view(const struct gg_outfile *f, const struct gg_tensor *t,
 		for (int d = 0; d <= last; d++)
 			b += (int64_t)idx[d] * v->stride[d];
 		uint64_t run = v->dim[last] - idx[last] < n ? v->dim[last] - idx[last] : n;
-		for (uint64_t i = 0; i < run; i++, b += step, out += MXFP4_BLOCK_BYTES) {
-			mxfp4_block(codes + b * MXFP4_CODE_BYTES, scales[b], out);
-			if (step != 1 || i == 0) {
-				uint64_t k = step == 1 ? run : 1;
-				trace_st(s->st, (uint64_t)b, k, MXFP4_CODE_BYTES);
-				trace_st(s->scales, (uint64_t)b, k, 1);
+		if (step == 1) {
+			trace_st(s->st, (uint64_t)b, run, MXFP4_CODE_BYTES);
+			trace_st(s->scales, (uint64_t)b, run, 1);
+			const uint8_t *c = codes + b * MXFP4_CODE_BYTES, *sc = scales + b;
+			for (uint64_t i = 0; i < run; i++, c += MXFP4_CODE_BYTES, out += MXFP4_BLOCK_BYTES)
+				mxfp4_block(c, sc[i], out);
+		} else {
+			for (uint64_t i = 0; i < run; i++, b += step, out += MXFP4_BLOCK_BYTES) {
+				mxfp4_block(codes + b * MXFP4_CODE_BYTES, scales[b], out);
+				trace_st(s->st, (uint64_t)b, 1, MXFP4_CODE_BYTES);
+				trace_st(s->scales, (uint64_t)b, 1, 1);
 			}
 		}
 		index_advance(v, idx, last, run);
