@@ -437,12 +437,17 @@ static void declared_fails(uint64_t hlen, const char *want)
 	gg_err e;
 	const char *paths[] = { p };
 	assert_int_equal(st_set_open_files(paths, 1, &set, &e), -1);
-	assert_non_null(strstr(e.msg, p));
+	const char *at = strstr(e.msg, p);
+	assert_non_null(at);
 	if (!strstr(e.msg, want))
 		fail_msg("got \"%s\", want \"%s\"", e.msg, want);
-	char num[24];
+	/* Looked for outside the path: mkdtemp's random name may hold the
+	 * same digits. */
+	char num[24], rest[sizeof e.msg];
 	snprintf(num, sizeof num, "%llu", (unsigned long long)hlen);
-	if (strstr(e.msg, num))
+	snprintf(rest, sizeof rest, "%.*s%s", (int)(at - e.msg), e.msg,
+		 at + strlen(p));
+	if (strstr(rest, num))
 		fail_msg("\"%s\" shows the header length %s", e.msg, num);
 	free(p);
 	free(dir);
