@@ -655,6 +655,9 @@ static cJSON *json_tensor(const struct st_set *set, const struct gg_outfile *f,
 	cJSON_AddStringToObject(o, "name", t->name);
 	const char *tn = gg_type_name(t->type) ? gg_type_name(t->type) : gguf_ggml_type_name(t->type);
 	cJSON_AddStringToObject(o, "type", tn ? tn : "?");
+	if (t->value_type != t->type && gg_type_name(t->value_type))
+		/* -o type=: the type the values pass through first */
+		cJSON_AddStringToObject(o, "values", gg_type_name(t->value_type));
 	cJSON *d = cJSON_AddArrayToObject(o, "dims");
 	for (uint32_t i = 0; i < t->n_dims; i++)
 		cJSON_AddItemToArray(d, json_u64(t->ne[i]));
@@ -740,6 +743,8 @@ static void write_metadata(const struct vfs *v, struct meta_out *o)
 	cJSON_AddStringToObject(root, "gguffs_version", GGUFFS_VERSION);
 	cJSON_AddStringToObject(root, "source_dir", m->dir ? m->dir : "");
 	cJSON_AddStringToObject(root, "profile", gg_profile_name(m->opt.profile));
+	if (m->opt.has_ftype)
+		cJSON_AddStringToObject(root, "type", gg_ftype_name(m->opt.ftype));
 	if (m->arch) {
 		cJSON_AddStringToObject(root, "hf_architecture", m->arch->hf_arch);
 		cJSON_AddStringToObject(root, "architecture", m->arch->gguf_arch);

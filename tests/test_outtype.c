@@ -27,7 +27,7 @@ static struct gg_model *open_with(const char *name, enum gg_profile p,
 				  const char *opts, gg_err *e)
 {
 	struct gg_options o = { .profile = p };
-	char buf[256];
+	char buf[1024];
 	snprintf(buf, sizeof buf, "%s", opts ? opts : "");
 	if (gg_options_parse(buf, &o, NULL, e))
 		return NULL;
@@ -206,8 +206,21 @@ static void test_refusals(void **state)
 	gg_err e = {{0}};
 	assert_null(open_with("llama4-tiny", GG_PROFILE_LLAMACPP, "type=Q4_K_M", &e));
 	assert_non_null(strstr(e.msg, "mmproj.gguf: type=Q4_K_M: this file takes F32, F16, BF16 or Q8_0"));
-	assert_null(open_with("lora-llama", GG_PROFILE_LLAMACPP,
-			      "type=Q6_K,base=/nonexistent", &e));
+	char *base = fixture_path("llama-f32-tied"), opts[600];
+	snprintf(opts, sizeof opts, "type=Q6_K,base=%s", base);
+	assert_null(open_with("lora-llama", GG_PROFILE_LLAMACPP, opts, &e));
+	assert_non_null(strstr(e.msg, "adapter.gguf: type=Q6_K: this file takes F32, F16, BF16 or Q8_0"));
+	snprintf(opts, sizeof opts, "type=Q8_0,base=%s", base);
+	struct gg_model *a = open_with("lora-llama", GG_PROFILE_LLAMACPP, opts, &e);
+	if (!a)
+		fail_msg("%s", e.msg);
+	const struct gg_outfile *af = &a->files[0];
+	size_t q8 = 0;
+	for (size_t i = 0; i < af->ntensors; i++)
+		q8 += af->tensors[i].type == GG_TYPE_Q8_0;
+	assert_true(q8 > 0); /* lora_a rows are 64 wide: Q8_0; lora_b rows are the rank: F16 */
+	gg_model_close(a);
+	free(base);
 	assert_null(open_with("mllama-tiny", GG_PROFILE_LLAMACPP, "type=Q8_0", &e));
 	assert_non_null(strstr(e.msg, "cannot load or quantize"));
 	assert_null(open_with("llama-spm", GG_PROFILE_LLAMACPP, "type=IQ2_XXS", &e));
