@@ -1131,6 +1131,9 @@ void vfs_free(struct vfs *v)
 {
 	if (!v)
 		return;
+	/* First: queued prefetches still run here, and use everything below
+	 * (the fingerprints and store, the log, the cache). */
+	gg_pool_free(v->pool);
 	for (size_t i = 0; i < v->nnodes; i++) {
 		free(v->nodes[i].path);
 		free(v->nodes[i].kids);
@@ -1147,7 +1150,6 @@ void vfs_free(struct vfs *v)
 	free(v->vf);
 	free(v->meta);
 	free(v->logged);
-	gg_pool_free(v->pool); /* runs queued prefetches: before the cache goes */
 	chunk_cache_free(v->cache);
 	gg_srcdrop_free(v->drop);
 	gg_model_close(v->m);

@@ -22,6 +22,8 @@
 #include <xxhash.h>
 
 #include "engine.h"
+#include "ftype.h"
+#include "model.h"
 #include "naming.h"
 #include "vfs.h"
 #include "testutil.h"
@@ -463,6 +465,43 @@ static void test_eio_converted(void **state)
 		eio_case("llama-f32-tied", c);
 }
 
+/* A mount torn down while its prefetches are still queued: they run in
+ * vfs_free and must find everything they use alive (the chunk store and
+ * the tensors' fingerprints included). Reads a quantized model with a
+ * store and a tiny cache, so queued prefetches have chunks to load. */
+static void test_free_with_prefetches_queued(void **state)
+{
+	(void)state;
+	char *dir = make_temp_dir("vfs-prefetch");
+	for (int round = 0; round < 8; round++) {
+		struct gg_options go = { .has_ftype = true, .ftype = GG_FTYPE_Q8_0 };
+		struct gg_model *m;
+		gg_err e;
+		char *fx = fixture_path("llama-q256");
+		if (gg_model_open(fx, &go, &m, &e))
+			fail_msg("%s", e.msg);
+		free(fx);
+		struct vfs_options o = { .cache_size = 2 << 20, .chunk_size = 1 << 20,
+					 .store_dir = dir, .store_size = 64 << 20 };
+		struct vfs *v = NULL;
+		if (vfs_new(m, &o, &v, &e))
+			fail_msg("vfs_new: %s", e.msg);
+		assert_int_equal(vfs_start_threads(v), 0);
+		struct vfs_handle *h;
+		assert_int_equal(vfs_open(v, vfs_lookup(v, "/model.gguf"), &h), 0);
+		uint8_t buf[128 << 10];
+		for (uint64_t off = 0; off < (1 << 20); off += sizeof buf)
+			assert_true(vfs_read(v, h, buf, sizeof buf, off) > 0);
+		vfs_release(v, h);
+		vfs_free(v);
+		if (round % 2)
+			remove_tree(dir); /* half the rounds with a full store */
+		gg_mkdir_p(dir);
+	}
+	remove_tree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -474,6 +513,7 @@ int main(void)
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_eio_byte_copy),
 		cmocka_unit_test(test_eio_converted),
+		cmocka_unit_test(test_free_with_prefetches_queued),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
