@@ -73,11 +73,26 @@ static bool hf_always_f32(const char *name)
 			 strcmp(name + n - 7, ".lora_b") != 0);
 }
 
+/* True when an HF source name of t contains needle. */
+static bool source_named(const struct gg_tensor *t, const char *needle)
+{
+	for (size_t i = 0; i < t->nsrc; i++)
+		if (t->srcs[i].st && strstr(t->srcs[i].st->name, needle))
+			return true;
+	return false;
+}
+
 /* The type convert_hf_to_gguf.py --outtype `want` (F32, F16, BF16, Q8_0)
  * writes for t in a file of this role. */
 static enum gg_type hf_type(const struct gg_tensor *t, enum gg_outfile_role role,
 			    enum gg_type want)
 {
+	/* Gemma3VisionModel.tensor_force_quant, by HF name: the projector's
+	 * input projection always F16, the vision embeddings F32. */
+	if (role == GG_ROLE_AUX && t->n_dims > 1 && source_named(t, "input_projection"))
+		return GG_TYPE_F16;
+	if (role == GG_ROLE_AUX && source_named(t, ".embeddings."))
+		return GG_TYPE_F32;
 	/* MmprojModel.tensor_force_quant: patch embeddings stay float. */
 	if (role == GG_ROLE_AUX && (strstr(t->name, ".patch_embd.weight") ||
 				    strstr(t->name, ".patch_merger.weight")))

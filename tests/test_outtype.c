@@ -199,6 +199,56 @@ static void test_mmproj_q8_0(void **state)
 	gg_model_close(x);
 }
 
+/* Gemma 3's projector as convert_hf_to_gguf writes it: the input
+ * projection always F16 and the vision embeddings F32 (by HF name), other
+ * matrices Q8_0 under mmproj_type=Q8_0. */
+static void test_gemma3_mmproj(void **state)
+{
+	(void)state;
+	gg_err e = {{0}};
+	struct gg_model *m = open_with("gemma3-mm-tiny", GG_PROFILE_LLAMACPP,
+				       "mmproj_type=Q8_0", &e);
+	if (!m)
+		fail_msg("%s", e.msg);
+	const struct gg_outfile *f = file_named(m, "mmproj.gguf");
+	assert_int_equal(output_tensor(f, "mm.input_projection.weight")->type, GG_TYPE_F16);
+	assert_int_equal(output_tensor(f, "v.patch_embd.weight")->type, GG_TYPE_F32);
+	assert_int_equal(output_tensor(f, "v.position_embd.weight")->type, GG_TYPE_F32);
+	assert_int_equal(output_tensor(f, "v.blk.0.attn_k.weight")->type, GG_TYPE_Q8_0);
+	gg_model_close(m);
+}
+
+/* gpt-oss: the experts' MXFP4 blocks, repacked from the checkpoint, stay
+ * as they are under a quantized type (never requantized); the rest is
+ * quantized. */
+static void test_mxfp4_kept(void **state)
+{
+	(void)state;
+	gg_err e = {{0}};
+	struct gg_model *d = open_with("gptoss-tiny", GG_PROFILE_LLAMACPP, NULL, &e);
+	struct gg_model *q = open_with("gptoss-tiny", GG_PROFILE_LLAMACPP, "type=Q8_0", &e);
+	assert_non_null(d);
+	assert_non_null(q);
+	const struct gg_outfile *fd = &d->files[0], *fq = &q->files[0];
+	size_t kept = 0, quantized = 0;
+	for (size_t i = 0; i < fd->ntensors; i++) {
+		const struct gg_tensor *a = &fd->tensors[i];
+		const struct gg_tensor *b = output_tensor(fq, a->name);
+		if (a->type == GG_TYPE_MXFP4) {
+			assert_int_equal(b->type, GG_TYPE_MXFP4);
+			uint8_t *x = read_output(fd, a), *y = read_output(fq, b);
+			assert_memory_equal(x, y, a->nbytes);
+			free(x);
+			free(y);
+			kept++;
+		}
+		quantized += b->type == GG_TYPE_Q8_0;
+	}
+	assert_true(kept > 0 && quantized > 0);
+	gg_model_close(d);
+	gg_model_close(q);
+}
+
 /* Types a file cannot take are refused with one line saying what it takes. */
 static void test_refusals(void **state)
 {
@@ -232,6 +282,17 @@ static void test_refusals(void **state)
 	gg_model_close(m);
 }
 
+/* The newer architectures, a couple of types each (their vocabularies make
+ * each llama-quantize run cost). */
+static void test_more_archs(void **state)
+{
+	(void)state;
+	static const char *const phi[] = { "Q4_K_M", "Q8_0" }, *const gemma[] = { "Q4_K_M" };
+	check_fixture("phi3-tiny", GG_PROFILE_LLAMACPP, phi, 2);
+	check_fixture("phi4-mini-tiny", GG_PROFILE_OLLAMA, phi, 1);
+	check_fixture("gemma3-tiny", GG_PROFILE_LLAMACPP, gemma, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,7 +302,10 @@ int main(void)
 		cmocka_unit_test(test_plain_types),
 		cmocka_unit_test(test_glm),
 		cmocka_unit_test(test_llama4),
+		cmocka_unit_test(test_more_archs),
 		cmocka_unit_test(test_mmproj_q8_0),
+		cmocka_unit_test(test_gemma3_mmproj),
+		cmocka_unit_test(test_mxfp4_kept),
 		cmocka_unit_test(test_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
