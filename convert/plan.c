@@ -286,7 +286,8 @@ struct gg_tensor *gg_outfile_add_f32(struct gg_outfile *f, const char *name,
 	if (!t)
 		return NULL;
 	float *copy = gg_malloc(n * sizeof *copy + 1);
-	memcpy(copy, values, n * sizeof *copy);
+	if (n) /* Ollama writes empty factor lists as empty tensors: values may be NULL */
+		memcpy(copy, values, n * sizeof *copy);
 	f->mem = gg_realloc(f->mem, (f->nmem + 1) * sizeof *f->mem);
 	f->mem[f->nmem++] = copy;
 	t->srcs = gg_calloc(1, sizeof *t->srcs);

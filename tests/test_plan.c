@@ -217,6 +217,20 @@ static void test_layout_order_and_offsets(void **state)
 	gg_outfile_clear(&f);
 }
 
+/* An empty value list (Ollama's phi3 factors without rope_scaling) makes an
+ * empty tensor; NULL values are fine then (UBSan caught memcpy(NULL, 0)). */
+static void test_empty_f32_tensor(void **state)
+{
+	(void)state;
+	struct gg_outfile f = { .name = gg_strdup("t.gguf"), .alignment = 32 };
+	f.kvs = gguf_kvs_new();
+	gg_err e;
+	struct gg_tensor *t = gg_outfile_add_f32(&f, "rope_factors_long.weight", NULL, 0, &e);
+	assert_non_null(t);
+	assert_int_equal(t->nbytes, 0);
+	gg_outfile_clear(&f);
+}
+
 /* Adding a name twice is refused at the add, naming the tensor (and its
  * sources when both come from safetensors). */
 static void test_duplicate_names_rejected(void **state)
@@ -294,6 +308,7 @@ int main(void)
 		cmocka_unit_test(test_ollama_kind),
 		cmocka_unit_test(test_layout_order_and_offsets),
 		cmocka_unit_test(test_duplicate_names_rejected),
+		cmocka_unit_test(test_empty_f32_tensor),
 		cmocka_unit_test(test_take_every),
 		cmocka_unit_test(test_ops),
 	};
