@@ -209,6 +209,59 @@ static int split_kvb(struct gg_build *b, struct gg_outfile *f, const char *name,
 	       gg_outfile_add_view(f, vname, type, vshape, 3, st, &v, b->e) ? 0 : -1;
 }
 
+/* ---- what llama.cpp's deepseek2 loader creates (src/models/deepseek2.cpp) ---- */
+
+static const struct gg_tsym ds2_syms[] = {
+	{ "n_layer", "block_count", NULL },
+	{ "n_embd", "embedding_length", NULL },
+	{ "n_head", "attention.head_count", NULL },
+	{ "n_vocab", "@tokens", NULL },
+	{ "q_lora", "attention.q_lora_rank", NULL },
+	{ "kv_lora", "attention.kv_lora_rank", NULL },
+	{ "rope", "rope.dimension_count", NULL },
+	{ "head_k_mla", "attention.key_length_mla", NULL },
+	{ "head_v_mla", "attention.value_length_mla", NULL },
+	{ "n_ff", "feed_forward_length", NULL },
+	{ "n_expert", "expert_count", NULL },
+	{ "n_ff_exp", "expert_feed_forward_length", NULL },
+	{ "n_shared", "expert_shared_count", NULL },
+	{ "n_dense", "leading_dense_block_count", NULL },
+};
+
+#define OPT GG_T_OPTIONAL
+#define DENSE "layer < n_dense"
+#define MOE "layer >= n_dense"
+
+static const struct gg_trule ds2_rules[] = {
+	{ "token_embd.weight", "n_embd, n_vocab", 0, NULL },
+	{ "output_norm.weight", "n_embd", 0, NULL },
+	{ "output.weight", "n_embd, n_vocab", OPT, NULL },
+	{ "blk.#.attn_norm.weight", "n_embd", 0, NULL },
+	{ "blk.#.attn_q_a_norm.weight", "q_lora", 0, "q_lora > 0" },
+	{ "blk.#.attn_kv_a_norm.weight", "kv_lora", 0, NULL },
+	{ "blk.#.attn_q_a.weight", "n_embd, q_lora", 0, "q_lora > 0" },
+	{ "blk.#.attn_q_b.weight", "q_lora, n_head*head_k_mla", 0, "q_lora > 0" },
+	{ "blk.#.attn_q.weight", "n_embd, n_head*head_k_mla", 0, "q_lora == 0" },
+	{ "blk.#.attn_kv_a_mqa.weight", "n_embd, kv_lora+rope", 0, NULL },
+	{ "blk.#.attn_k_b.weight", "head_k_mla-rope, kv_lora, n_head", 0, NULL },
+	{ "blk.#.attn_v_b.weight", "kv_lora, head_v_mla, n_head", 0, NULL },
+	{ "blk.#.attn_output.weight", "n_head*head_v_mla, n_embd", 0, NULL },
+	{ "blk.#.ffn_norm.weight", "n_embd", 0, NULL },
+	{ "blk.#.ffn_gate.weight", "n_embd, n_ff", 0, DENSE },
+	{ "blk.#.ffn_down.weight", "n_ff, n_embd", 0, DENSE },
+	{ "blk.#.ffn_up.weight", "n_embd, n_ff", 0, DENSE },
+	{ "blk.#.ffn_gate_inp.weight", "n_embd, n_expert", 0, MOE },
+	{ "blk.#.exp_probs_b.bias", "n_expert", OPT, MOE },
+	{ "blk.#.ffn_down_exps.weight", "n_ff_exp, n_embd, n_expert", 0, MOE },
+	{ "blk.#.ffn_gate_exps.weight", "n_embd, n_ff_exp, n_expert", 0, MOE },
+	{ "blk.#.ffn_up_exps.weight", "n_embd, n_ff_exp, n_expert", 0, MOE },
+	{ "blk.#.ffn_gate_shexp.weight", "n_embd, n_ff_exp*n_shared", 0, MOE },
+	{ "blk.#.ffn_down_shexp.weight", "n_ff_exp*n_shared, n_embd", 0, MOE },
+	{ "blk.#.ffn_up_shexp.weight", "n_embd, n_ff_exp*n_shared", 0, MOE },
+};
+
+static const struct gg_tensor_spec ds2_spec = GG_TENSOR_SPEC("deepseek2", "n_layer", ds2_syms, ds2_rules);
+
 /* ---- tensors ---- */
 
 /* One non-expert source tensor: the MTP layer (blocks >= num_hidden_layers)
@@ -263,6 +316,9 @@ static int build_glm4moelite(struct gg_build *b)
 				     gg_hp_u32(&hp, "n_expert"), "n_routed_experts", b->dir, b->e);
 		rc = stk ? add_tensors(b, f, &hp, stk) : -1;
 	}
+	/* The first dialect has no llama.cpp loader to check against. */
+	if (rc == 0 && !legacy)
+		gg_model_set_spec(b->model, 0, &ds2_spec, b->opt->profile);
 	gg_stacker_free(stk);
 	gg_hp_free(&hp);
 	return rc;

@@ -270,6 +270,56 @@ static int write_clip_kv(struct llama4 *l, struct gg_outfile *mm)
 	return 0;
 }
 
+/* ---- what llama.cpp's llama4 loader creates (src/models/llama4.cpp) ---- */
+
+static const struct gg_tsym l4_syms[] = {
+	{ "n_layer", "block_count", NULL },
+	{ "n_embd", "embedding_length", NULL },
+	{ "n_head", "attention.head_count", NULL },
+	{ "n_head_kv", "attention.head_count_kv", "n_head" },
+	{ "head_dim", "attention.key_length", "n_embd/n_head" },
+	{ "head_dim_v", "attention.value_length", "n_embd/n_head" },
+	{ "n_rot", "rope.dimension_count", "head_dim" },
+	{ "n_ff", "feed_forward_length", NULL },
+	{ "n_ff_exp", "expert_feed_forward_length", NULL },
+	{ "n_expert", "expert_count", NULL },
+	{ "step", "interleave_moe_layer_step", NULL },
+	{ "n_vocab", "@tokens", NULL },
+};
+
+#define OPT GG_T_OPTIONAL
+#define MOE "layer % step == step - 1"
+#define DENSE "layer % step != step - 1"
+
+static const struct gg_trule l4_rules[] = {
+	{ "token_embd.weight", "n_embd, n_vocab", 0, NULL },
+	{ "output_norm.weight", "n_embd", 0, NULL },
+	{ "output.weight", "n_embd, n_vocab", OPT, NULL },
+	{ "rope_freqs.weight", "n_rot/2", OPT, NULL },
+	{ "blk.#.attn_norm.weight", "n_embd", 0, NULL },
+	{ "blk.#.attn_q.weight", "n_embd, n_head*head_dim", 0, NULL },
+	{ "blk.#.attn_k.weight", "n_embd, n_head_kv*head_dim", 0, NULL },
+	{ "blk.#.attn_v.weight", "n_embd, n_head_kv*head_dim_v", 0, NULL },
+	{ "blk.#.attn_output.weight", "n_head*head_dim, n_embd", 0, NULL },
+	{ "blk.#.ffn_norm.weight", "n_embd", 0, NULL },
+	{ "blk.#.ffn_gate_inp.weight", "n_embd, n_expert", 0, MOE },
+	{ "blk.#.ffn_gate_exps.weight", "n_embd, n_ff_exp, n_expert", 0, MOE },
+	{ "blk.#.ffn_down_exps.weight", "n_ff_exp, n_embd, n_expert", 0, MOE },
+	{ "blk.#.ffn_up_exps.weight", "n_embd, n_ff_exp, n_expert", 0, MOE },
+	{ "blk.#.ffn_gate_shexp.weight", "n_embd, n_ff_exp", 0, MOE },
+	{ "blk.#.ffn_down_shexp.weight", "n_ff_exp, n_embd", 0, MOE },
+	{ "blk.#.ffn_up_shexp.weight", "n_embd, n_ff_exp", 0, MOE },
+	{ "blk.#.ffn_gate.weight", "n_embd, n_ff", 0, DENSE },
+	{ "blk.#.ffn_down.weight", "n_ff, n_embd", 0, DENSE },
+	{ "blk.#.ffn_up.weight", "n_embd, n_ff", 0, DENSE },
+	/* Ollama's one file carries the vision tower and projector (its
+	 * runtime skips them); clip's loader checks mmproj.gguf's. */
+	{ "v.*", NULL, OPT | GG_T_OLLAMA, NULL },
+	{ "mm.*", NULL, OPT | GG_T_OLLAMA, NULL },
+};
+
+static const struct gg_tensor_spec l4_spec = GG_TENSOR_SPEC("llama4", "n_layer", l4_syms, l4_rules);
+
 static bool any_vision(const struct st_set *st)
 {
 	for (size_t i = 0; i < st->ntensors; i++)
@@ -298,6 +348,7 @@ static int build_files(struct llama4 *l)
 		return -1;
 	if (mm && write_clip_kv(l, mm))
 		return -1;
+	gg_model_set_spec(b->model, 0, &l4_spec, p);
 	return add_tensors(l, f, mm);
 }
 

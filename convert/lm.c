@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "llama_common.h"
+#include "tok_llamacpp.h"
 #include "typerules.h"
 
 static int read_hparams(struct gg_build *b, const struct gg_lm *lm, struct gg_hp *hp,
@@ -51,6 +52,27 @@ static int add_tensors(struct gg_build *b, const struct gg_lm *lm, struct gg_out
 	return rc;
 }
 
+/* The llamacpp profile's vocabulary, once the embedding's rows are known. */
+static int set_vocab(struct gg_build *b, const struct gg_lm *lm, struct gg_outfile *f,
+		     enum gg_profile p)
+{
+	if (p != GG_PROFILE_LLAMACPP || lm->vocab == GG_LM_VOCAB_OLLAMA)
+		return 0;
+	if (lm->vocab == GG_LM_VOCAB_BPE) {
+		tok_llamacpp_retype_bpe(f->kvs);
+		return 0;
+	}
+	char *model = gg_path_join(b->dir, "tokenizer.model");
+	bool spm = gg_path_exists(model);
+	free(model);
+	const struct gg_tensor *emb = gg_outfile_find(f, "token_embd.weight");
+	if (spm || !emb)
+		return 0; /* a missing embedding is refused by the spec */
+	uint32_t dropped = 0;
+	return tok_llamacpp_apply(b->dir, TOK_STYLE_SPM_JSON, (uint32_t)emb->ne[1], f->kvs,
+				  &dropped, b->e);
+}
+
 static int build(struct gg_build *b, const struct gg_lm *lm, const struct gg_hp *hp,
 		 enum gg_profile p)
 {
@@ -58,7 +80,7 @@ static int build(struct gg_build *b, const struct gg_lm *lm, const struct gg_hp 
 	if (gg_build_base_kv(b, f, lm->arch, NULL, 0))
 		return -1;
 	if (lm->write_kv)
-		lm->write_kv(f->kvs, lm->arch, hp, p);
+		lm->write_kv(b, f->kvs, lm->arch, hp, p);
 	else
 		gg_hp_write_kv(hp, f->kvs, lm->arch);
 	if ((lm->flags & GG_LM_ROPE_FREQS) && llama_add_rope_freqs(f, hp, p, b->e))
@@ -74,7 +96,9 @@ static int build(struct gg_build *b, const struct gg_lm *lm, const struct gg_hp 
 	gg_stacker_free(stk);
 	if (rc == 0 && (lm->flags & GG_LM_PERMUTE_QK))
 		rc = llama_permute_qk(f, hp, p, b->e);
-	if (rc == 0 && lm->spec)
+	if (rc == 0)
+		rc = set_vocab(b, lm, f, p);
+	if (rc == 0)
 		gg_model_set_spec(b->model, b->model->nfiles - 1, lm->spec, p);
 	return rc;
 }

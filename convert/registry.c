@@ -11,9 +11,14 @@
 
 const struct gg_arch *const gg_archs[] = {
 	&gg_arch_llama,
+	&gg_arch_mistral,
+	&gg_arch_mixtral,
 	&gg_arch_llama4,
 	&gg_arch_mllama,
 	&gg_arch_glm4moelite,
+	&gg_arch_qwen2,
+	&gg_arch_qwen3,
+	&gg_arch_qwen3moe,
 	&gg_arch_gptoss,
 	&gg_arch_gemma3,
 	&gg_arch_gemma3mm,

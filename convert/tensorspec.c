@@ -74,14 +74,15 @@ static uint64_t sym_value(struct ctx *c, const char *name, size_t len)
 	abort();
 }
 
-/* A product / quotient of integers and symbols, left to right. -1 when a
- * quotient is not whole or divides by 0 (nothing can have that shape). */
-static int eval_term(struct ctx *c, const char *s, size_t len, uint64_t *out)
+/* Products, quotients and remainders of integers and symbols, left to
+ * right, at *p (up to end or a '+' / '-'). -1 when a quotient is not whole
+ * or divides by 0 (nothing can have that shape). */
+static int eval_term(struct ctx *c, const char **pp, const char *end, uint64_t *out)
 {
-	const char *p = s, *end = s + len;
+	const char *p = *pp;
 	uint64_t acc = 1;
 	char op = '*';
-	while (p < end) {
+	for (;;) {
 		while (p < end && *p == ' ')
 			p++;
 		const char *t = p;
@@ -97,6 +98,10 @@ static int eval_term(struct ctx *c, const char *s, size_t len, uint64_t *out)
 		}
 		if (op == '*') {
 			acc *= v;
+		} else if (op == '%') {
+			if (v == 0)
+				return -1;
+			acc %= v;
 		} else {
 			if (v == 0 || acc % v)
 				return -1;
@@ -104,29 +109,32 @@ static int eval_term(struct ctx *c, const char *s, size_t len, uint64_t *out)
 		}
 		while (p < end && *p == ' ')
 			p++;
-		if (p < end)
-			op = *p++;
+		if (p >= end || (*p != '*' && *p != '/' && *p != '%'))
+			break;
+		op = *p++;
 	}
+	*pp = p;
 	*out = acc;
 	return 0;
 }
 
-/* A sum of such terms (fused tensors: "n_embd+2*n_embd_gqa"). */
+/* A sum / difference of terms; -1 as eval_term, or when it goes below 0. */
 static int eval(struct ctx *c, const char *s, size_t len, uint64_t *out)
 {
-	uint64_t sum = 0;
-	for (const char *end = s + len; s <= end;) {
-		const char *plus = memchr(s, '+', (size_t)(end - s));
-		const char *stop = plus ? plus : end;
+	const char *p = s, *end = s + len;
+	int64_t acc = 0;
+	char op = '+';
+	while (p < end) {
 		uint64_t v;
-		if (eval_term(c, s, (size_t)(stop - s), &v))
+		if (eval_term(c, &p, end, &v))
 			return -1;
-		sum += v;
-		if (!plus)
-			break;
-		s = plus + 1;
+		acc = op == '+' ? acc + (int64_t)v : acc - (int64_t)v;
+		if (p < end)
+			op = *p++;
 	}
-	*out = sum;
+	if (acc < 0)
+		return -1;
+	*out = (uint64_t)acc;
 	return 0;
 }
 

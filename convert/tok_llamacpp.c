@@ -542,3 +542,56 @@ static int compute(const char *dir, enum tok_style style, uint32_t n_rows,
 	lcv_free(&v);
 	return rc;
 }
+
+/* ---- Ollama's gpt2 vocabulary, retyped ---------------------------------- */
+
+/* Where Ollama's padding "[PAD0]", "[PAD1]", ... (USER_DEFINED) starts,
+ * or n when the list has none. */
+static uint64_t ollama_pad_start(const struct gguf_str *tok, const int32_t *type, uint64_t n)
+{
+	unsigned long long k;
+	char tail;
+	if (n == 0 || sscanf(tok[n - 1].s, "[PAD%llu]%c", &k, &tail) != 1 || k >= n)
+		return n;
+	uint64_t start = n - 1 - k;
+	for (uint64_t i = start; i < n; i++) {
+		char want[32];
+		snprintf(want, sizeof want, "[PAD%llu]", (unsigned long long)(i - start));
+		if (type[i] != TT_USER || strcmp(tok[i].s, want) != 0)
+			return n;
+	}
+	return start;
+}
+
+void tok_llamacpp_retype_bpe(struct gguf_kvs *kvs)
+{
+	const struct gguf_kv *tk = gguf_kvs_get(kvs, "tokenizer.ggml.tokens");
+	const struct gguf_kv *ty = gguf_kvs_get(kvs, "tokenizer.ggml.token_type");
+	const struct gguf_kv *model = gguf_kvs_get(kvs, "tokenizer.ggml.model");
+	if (!tk || !ty || !model || tk->type != GGUF_VT_ARRAY || tk->arr_type != GGUF_VT_STRING ||
+	    ty->type != GGUF_VT_ARRAY || ty->arr_type != GGUF_VT_I32 || ty->arr_n != tk->arr_n ||
+	    model->type != GGUF_VT_STRING || strcmp(model->str.s, "gpt2") != 0)
+		return;
+	uint64_t n = tk->arr_n;
+	const struct gguf_str *old = tk->arr;
+	int32_t *types = gg_malloc(n * sizeof *types + 1);
+	memcpy(types, ty->arr, n * sizeof *types);
+	uint64_t pad = ollama_pad_start(old, types, n);
+	struct gguf_str *tok = gg_calloc(n + 1, sizeof *tok);
+	for (uint64_t i = 0; i < n; i++) {
+		if (i >= pad) {
+			char name[32];
+			int len = snprintf(name, sizeof name, "[PAD%llu]", (unsigned long long)i);
+			tok[i] = (struct gguf_str){ gg_strndup(name, (size_t)len), (uint64_t)len };
+			types[i] = TT_UNUSED;
+			continue;
+		}
+		tok[i] = (struct gguf_str){ gg_strndup(old[i].s, old[i].n), old[i].n };
+		if (types[i] == TT_USER && tok_looks_special(tok[i].s))
+			types[i] = TT_CONTROL;
+	}
+	gguf_kvs_take_arr_str(kvs, "tokenizer.ggml.tokens", tok, n);
+	gguf_kvs_set_arr(kvs, "tokenizer.ggml.token_type", GGUF_VT_I32, types, n);
+	gguf_kvs_remove(kvs, "tokenizer.ggml.scores");
+	free(types);
+}

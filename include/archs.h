@@ -26,9 +26,10 @@ struct gg_arch {
 	int (*build)(struct gg_build *b);
 };
 
-extern const struct gg_arch gg_arch_llama, gg_arch_llama4, gg_arch_mllama,
-	gg_arch_glm4moelite, gg_arch_lora, gg_arch_gptoss, gg_arch_gemma3,
-	gg_arch_gemma3mm, gg_arch_phi3;
+extern const struct gg_arch gg_arch_llama, gg_arch_mistral, gg_arch_mixtral,
+	gg_arch_llama4, gg_arch_mllama, gg_arch_glm4moelite, gg_arch_qwen2, gg_arch_qwen3,
+	gg_arch_qwen3moe, gg_arch_lora, gg_arch_gptoss, gg_arch_gemma3, gg_arch_gemma3mm,
+	gg_arch_phi3;
 
 /* Every converter, NULL-terminated, in the order error messages list them. */
 extern const struct gg_arch *const gg_archs[];

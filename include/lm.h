@@ -28,6 +28,18 @@ enum {
 	GG_LM_DROP_INV_FREQ  = 1u << 2, /* llamacpp: drop legacy rotary_emb.inv_freq */
 };
 
+enum gg_lm_vocab {
+	GG_LM_VOCAB_OLLAMA = 0, /* tokenizer.h's, as Ollama builds it */
+	/* gpt2: tokenizer.h's retyped as convert_hf_to_gguf's gpt2 path
+	 * (tok_llamacpp_retype_bpe: padding UNUSED, special-looking added
+	 * tokens CONTROL), as cheap as the cached KVs */
+	GG_LM_VOCAB_BPE,
+	/* SentencePiece: tokenizer.model as tokenizer.h reads it; without one,
+	 * a byte-fallback BPE tokenizer.json as a SentencePiece vocabulary
+	 * (tok_llamacpp.h TOK_STYLE_SPM_JSON) */
+	GG_LM_VOCAB_SPM,
+};
+
 struct gg_lm {
 	const char *arch;                 /* general.architecture */
 	const struct gg_renames *renames;
@@ -38,8 +50,11 @@ struct gg_lm {
 	/* Refusals the table cannot express; NULL: none. */
 	int (*check)(struct gg_build *b, const struct gg_hp *hp, enum gg_profile p);
 	/* The arch KVs; NULL: gg_hp_write_kv. */
-	void (*write_kv)(struct gguf_kvs *kv, const char *arch, const struct gg_hp *hp,
-			 enum gg_profile p);
+	void (*write_kv)(const struct gg_build *b, struct gguf_kvs *kv, const char *arch,
+			 const struct gg_hp *hp, enum gg_profile p);
+	/* The vocabulary in the llamacpp profile (the ollama profiles keep
+	 * tokenizer.h's, Ollama's). */
+	enum gg_lm_vocab vocab;
 	const struct gg_stack_rule *stacks; /* expert stacking, or NULL */
 	size_t nstacks;
 	const char *n_experts;            /* hyperparameter holding the expert count */

@@ -58,13 +58,13 @@ struct gg_trule {
 	/* "blk.#.attn_q.weight": '#' stands for a block number below the
 	 * block count; a final '*' matches any rest of the name. */
 	const char *name;
-	/* ne[] innermost first, ", " between dims, each a sum of products or
-	 * quotients of integers and symbols ("n_head*head_dim", "n_rot/2",
-	 * "n_embd+2*n_embd_gqa"); NULL: any shape. */
+	/* ne[] innermost first, ", " between dims, each a sum or difference
+	 * of products and quotients of integers and symbols
+	 * ("n_head*head_dim", "n_rot/2", "kv_lora+rope"); NULL: any shape. */
 	const char *shape;
 	unsigned flags;
-	/* "a OP b" (OP: == != < <= > >=) over expressions and "layer" (the
-	 * block number); NULL: always. */
+	/* "a OP b" (OP: == != < <= > >=) over expressions (which may also
+	 * take a remainder, '%') and "layer" (the block number); NULL: always. */
 	const char *when;
 };
 

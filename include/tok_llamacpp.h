@@ -69,6 +69,16 @@ enum tok_style {
 int tok_llamacpp_apply(const char *dir, enum tok_style style, uint32_t n_rows,
 		       struct gguf_kvs *kvs, uint32_t *dropped, gg_err *e);
 
+/* The gpt2 vocabulary tokenizer.h wrote in kvs (Ollama's), retyped as
+ * convert_hf_to_gguf's gpt2 path types it, without reading the tokenizer
+ * files again (so it costs what the cached KVs do): Ollama's padding
+ * "[PAD<k>]" (USER_DEFINED, k counted from the first pad) becomes
+ * "[PAD<id>]" UNUSED, USER_DEFINED tokens that look special become
+ * CONTROL, the scores are dropped. Ollama's list is ranked, so this is
+ * llama.cpp's only when tokenizer.json's ids have no holes. A vocabulary
+ * that is not gpt2 is left alone. */
+void tok_llamacpp_retype_bpe(struct gguf_kvs *kvs);
+
 /* Whether a token text looks special to convert_hf_to_gguf
  * (does_token_look_special): <|...|>, <｜...｜>, <unused...>, <pad>, <mask>,
  * <2mass>, [@BOS@]. */

@@ -137,3 +137,86 @@ export function writeUnpermutedCopy(inFile, outFile) {
     return unpermuteRows(bytes, rows, rowBytes, QK.exec(t.name)[1] === 'q' ? nHead : nKv);
   });
 }
+
+// A copy of a GGUF with every BF16 tensor widened exactly to F32; KVs and
+// tensor order kept, offsets recomputed (alignment 32).
+export function writeWidenedF32(inFile, outFile) {
+  const buf = fs.readFileSync(inFile), g = readGguf(inFile);
+  const infoBytes = t => 8 + Buffer.byteLength(t.name) + 4 + 8 * t.ne.length + 4 + 8;
+  const infoStart = g.headerEnd - g.tensors.reduce((s, t) => s + infoBytes(t), 0);
+  const head = [buf.subarray(0, infoStart)], data = [];
+  let off = 0;
+  for (const t of g.tensors) {
+    let d = buf.subarray(g.dataStart + t.offset, g.dataStart + t.offset + t.nbytes), type = t.type;
+    if (type === 30) { // BF16 -> F32: the 16 bits become the high half
+      const w = Buffer.alloc(d.length * 2);
+      for (let i = 0; i < d.length / 2; i++) w.writeUInt32LE((d.readUInt16LE(2 * i) << 16) >>> 0, 4 * i);
+      d = w;
+      type = 0;
+    }
+    const info = Buffer.alloc(infoBytes(t));
+    let p = info.writeBigUInt64LE(BigInt(Buffer.byteLength(t.name)), 0);
+    p += info.write(t.name, p);
+    p = info.writeUInt32LE(t.ne.length, p);
+    for (const n of t.ne) p = info.writeBigUInt64LE(BigInt(n), p);
+    p = info.writeUInt32LE(type, p);
+    info.writeBigUInt64LE(BigInt(off), p);
+    head.push(info);
+    data.push(d, Buffer.alloc((32 - (d.length % 32)) % 32));
+    off += Math.ceil(d.length / 32) * 32;
+  }
+  const h = Buffer.concat(head);
+  fs.writeFileSync(outFile, Buffer.concat([h, Buffer.alloc((32 - (h.length % 32)) % 32), ...data]));
+}
+
+// Experts stacked in lexical order of their names (0, 1, 10, 11, 2, ...)
+// instead of numeric order: the data of a stacked [E, ...] tensor t
+// (ne[2] = E) reordered so.
+export function lexicalExperts(bytes, t) {
+  const E = t.ne[2], per = bytes.length / E, out = Buffer.alloc(bytes.length);
+  const order = Array.from({ length: E }, (_, i) => String(i)).sort().map(Number);
+  order.forEach((src, dst) => bytes.copy(out, dst * per, src * per, (src + 1) * per));
+  return out;
+}
+
+// A copy of inFile in which the data of the tensors named a(i) and b(i),
+// for every name a matches, are exchanged (one shape and size). Returns the
+// number of pairs swapped.
+export function writeSwappedCopy(inFile, outFile, re, other) {
+  const buf = fs.readFileSync(inFile), g = parseGguf(buf);
+  let n = 0;
+  for (const t of g.tensors) {
+    if (!re.test(t.name)) continue;
+    const u = g.tensors.find(x => x.name === other(t.name));
+    if (!u || u.nbytes !== t.nbytes) throw new Error(`${t.name}: no same-size ${other(t.name)}`);
+    const a = g.dataStart + t.offset, b = g.dataStart + u.offset;
+    const tmpA = Buffer.from(buf.subarray(a, a + t.nbytes));
+    buf.copy(buf, a, b, b + t.nbytes);
+    tmpA.copy(buf, b);
+    n++;
+  }
+  fs.writeFileSync(outFile, buf);
+  return n;
+}
+
+// Every element of a tensor set to the value v (F32, F16 or BF16 data).
+export function filledWith(v) {
+  return (bytes, t) => {
+    const [name, , size] = GGML_TYPE[t.type];
+    const out = Buffer.alloc(bytes.length);
+    const f = new Float32Array([v]), u = new Uint32Array(f.buffer);
+    for (let i = 0; i < bytes.length / size; i++) {
+      if (name === 'F32') out.writeFloatLE(v, 4 * i);
+      else if (name === 'BF16') out.writeUInt16LE(u[0] >>> 16, 2 * i);
+      else out.writeUInt16LE(f16Bits(v), 2 * i);
+    }
+    return out;
+  };
+}
+
+// F16 bits of a value exactly representable in F16 (0, 1, small integers).
+function f16Bits(v) {
+  if (v === 0) return 0;
+  const e = Math.floor(Math.log2(Math.abs(v))), m = Math.abs(v) / 2 ** e - 1;
+  return (v < 0 ? 0x8000 : 0) | ((e + 15) << 10) | Math.round(m * 1024);
+}

@@ -32,7 +32,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadHfModel } from './reference.mjs';
 import { glmForward } from './glm-reference.mjs';
-import { readGguf, patchTensors as patchCopy, GGUF_TYPE } from './gguf.mjs';
+import { readGguf, patchTensors as patchCopy, GGUF_TYPE, lexicalExperts } from './gguf.mjs';
 import { BUILD, FIXTURES, CONVERT, GGUFFS, convertModel, ensureFixtures, makeTmp, removeTmp, sha256File as sha,
   xorshift32, startLlama, fileLogits, compareLogits as compare, assertMatches as assertWithin,
   assertRejected as assertRejectedBeyond, mountGguffs, unmountGguffs } from './harness.mjs';
@@ -76,15 +76,6 @@ function untransposeKb(bytes, t) {
         const src = ((h * lora + i) * nope + j) * es, dst = ((h * nope + j) * lora + i) * es;
         bytes.copy(out, dst, src, src + es);
       }
-  return out;
-}
-
-// Experts stacked in lexical order of their names (0, 1, 10, 11, 2, ...)
-// instead of numeric order.
-function lexicalExperts(bytes, t) {
-  const E = t.ne[2], per = bytes.length / E, out = Buffer.alloc(bytes.length);
-  const order = Array.from({ length: E }, (_, i) => String(i)).sort().map(Number);
-  order.forEach((src, dst) => bytes.copy(out, dst * per, src * per, (src + 1) * per));
   return out;
 }
 

@@ -36,7 +36,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { loadHfModel, ropeInvFreq } from './reference.mjs';
-import { readGguf } from './gguf.mjs';
+import { readGguf, writeWidenedF32, writeSwappedCopy } from './gguf.mjs';
 import { BUILD, FIXTURES, CONVERT, GGUFFS, run, convertModel, ensureFixtures, makeTmp, removeTmp, xorshift32,
   startLlama, fileLogits, compareLogits as compare, assertMatches, assertRejected as assertRejectedBeyond,
   mountGguffs, unmountGguffs } from './harness.mjs';
@@ -183,37 +183,6 @@ let tmp, llama, ref, tokens, conv, mmproj;
 const llamaLogits = (file, V) => fileLogits(llama, file, tokens, V, { contextSize: 512 });
 const assertRejected = (r, what) => assertRejectedBeyond(r, what, REJECT);
 
-// A copy of a GGUF with every BF16 tensor widened exactly to F32; KVs and
-// tensor order kept, offsets recomputed (alignment 32).
-function writeWidenedF32(inFile, outFile) {
-  const buf = fs.readFileSync(inFile), g = readGguf(inFile);
-  const infoBytes = t => 8 + Buffer.byteLength(t.name) + 4 + 8 * t.ne.length + 4 + 8;
-  const infoStart = g.headerEnd - g.tensors.reduce((s, t) => s + infoBytes(t), 0);
-  const head = [buf.subarray(0, infoStart)], data = [];
-  let off = 0;
-  for (const t of g.tensors) {
-    let d = buf.subarray(g.dataStart + t.offset, g.dataStart + t.offset + t.nbytes), type = t.type;
-    if (type === 30) { // BF16 -> F32: the 16 bits become the high half
-      const w = Buffer.alloc(d.length * 2);
-      for (let i = 0; i < d.length / 2; i++) w.writeUInt32LE((d.readUInt16LE(2 * i) << 16) >>> 0, 4 * i);
-      d = w;
-      type = 0;
-    }
-    const info = Buffer.alloc(infoBytes(t));
-    let p = info.writeBigUInt64LE(BigInt(Buffer.byteLength(t.name)), 0);
-    p += info.write(t.name, p);
-    p = info.writeUInt32LE(t.ne.length, p);
-    for (const n of t.ne) p = info.writeBigUInt64LE(BigInt(n), p);
-    p = info.writeUInt32LE(type, p);
-    info.writeBigUInt64LE(BigInt(off), p);
-    head.push(info);
-    data.push(d, Buffer.alloc((32 - (d.length % 32)) % 32));
-    off += Math.ceil(d.length / 32) * 32;
-  }
-  const h = Buffer.concat(head);
-  fs.writeFileSync(outFile, Buffer.concat([h, Buffer.alloc((32 - (h.length % 32)) % 32), ...data]));
-}
-
 // Deterministic prompt: BOS then pseudo-random normal tokens.
 function promptTokens() {
   const out = [128000];
@@ -227,23 +196,8 @@ function promptTokens() {
 
 // A copy of a converted GGUF with each MoE layer's ffn_gate_exps and
 // ffn_up_exps data swapped: the fused tensor split the wrong way round.
-function writeSwappedGateUp(inFile, outFile) {
-  const buf = fs.readFileSync(inFile), g = readGguf(inFile);
-  let n = 0;
-  for (const t of g.tensors) {
-    const m = /^blk\.(\d+)\.ffn_gate_exps\.weight$/.exec(t.name);
-    if (!m) continue;
-    const u = g.tensors.find(x => x.name === `blk.${m[1]}.ffn_up_exps.weight`);
-    assert.equal(u.nbytes, t.nbytes);
-    const a = g.dataStart + t.offset, b = g.dataStart + u.offset;
-    const tmpA = Buffer.from(buf.subarray(a, a + t.nbytes));
-    buf.copy(buf, a, b, b + t.nbytes);
-    tmpA.copy(buf, b);
-    n++;
-  }
-  fs.writeFileSync(outFile, buf);
-  return n;
-}
+const writeSwappedGateUp = (inFile, outFile) =>
+  writeSwappedCopy(inFile, outFile, /^blk\.\d+\.ffn_gate_exps\.weight$/, n => n.replace('gate_exps', 'up_exps'));
 
 before(async () => {
   assert.ok(fs.existsSync(CONVERT), `no gguffs-convert in ${BUILD}`);

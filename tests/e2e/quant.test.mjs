@@ -31,13 +31,16 @@ const FTYPE = { Q8_0: 7, Q4_0: 2, Q5_0: 8, Q2_K: 10, Q3_K_M: 12, Q4_K_M: 15, Q5_
 const CASES = [
   ['llama-q256', ['Q4_K_M', 'Q8_0', 'Q2_K', 'Q3_K_M']],
   ['llama-spm', ['Q4_K_M', 'Q5_0']],
+  // A family with stacked experts (make-mistral.mjs): type= applies to it too.
+  ['mixtral-tiny', ['Q4_K_M', 'Q8_0'], 'make-mistral.mjs'],
 ];
 const PROFILES = ['llamacpp', 'ollama'];
 
 let tmp, llama;
 
 before(async () => {
-  ensureFixtures('make-fixtures.mjs', CASES.map(c => c[0]), { only: true });
+  ensureFixtures('make-fixtures.mjs', CASES.filter(c => !c[2]).map(c => c[0]), { only: true });
+  for (const [fx, , gen] of CASES) if (gen) ensureFixtures(gen, [fx]);
   tmp = makeTmp('gguffs-quant-');
   llama = await startLlama();
 });

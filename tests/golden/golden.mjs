@@ -49,6 +49,11 @@ export const CASES = [
   ['mllama-tiny', BOTH, ''],
   ['glm-tiny', [...BOTH, 'ollama-legacy'], ''],
   ['glm-tiny-kvbT', [...BOTH, 'ollama-legacy'], ''],
+  ...['qwen2-tiny', 'qwen3-tiny', 'qwen3moe-tiny', 'mistral-tiny', 'mistral-json', 'mixtral-tiny']
+    .map(f => [f, BOTH, '']),
+  // Ollama cannot decode this config (numeric rope_scaling.factor).
+  ['qwen2-yarn-tied', ['llamacpp'], ''],
+  ['qwen3moe-tiny', ['llamacpp'], 'type=Q4_K_M', 'Q4_K_M'],
   ...['lora-llama', 'lora-llama-mlx', 'lora-alpha-float']
     .map(f => [f, BOTH, `base=${path.join(FIXTURES, LORA_BASE)}`]),
 ];
