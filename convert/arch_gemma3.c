@@ -152,6 +152,35 @@ static const struct gg_trule rules[] = {
 
 static const struct gg_tensor_spec spec = GG_TENSOR_SPEC("gemma3", "n_layer", syms, rules);
 
+/* The ollama profile: the same names (and v.*, mm.* in its one file), any
+ * shape, since Ollama's file keeps what Ollama writes even where llama.cpp
+ * refuses the shapes; but a tensor no rule maps is refused there too. */
+static const struct gg_tsym ollama_syms[] = { { "n_layer", "block_count", NULL } };
+
+static const struct gg_trule ollama_rules[] = {
+	{ "token_embd.weight", NULL, 0, NULL },
+	{ "output_norm.weight", NULL, 0, NULL },
+	{ "output.weight", NULL, GG_T_OPTIONAL, NULL },
+	{ "blk.#.attn_norm.weight", NULL, 0, NULL },
+	{ "blk.#.attn_q.weight", NULL, 0, NULL },
+	{ "blk.#.attn_k.weight", NULL, 0, NULL },
+	{ "blk.#.attn_v.weight", NULL, 0, NULL },
+	{ "blk.#.attn_output.weight", NULL, 0, NULL },
+	{ "blk.#.post_attention_norm.weight", NULL, 0, NULL },
+	{ "blk.#.attn_k_norm.weight", NULL, 0, NULL },
+	{ "blk.#.attn_q_norm.weight", NULL, 0, NULL },
+	{ "blk.#.ffn_norm.weight", NULL, 0, NULL },
+	{ "blk.#.ffn_gate.weight", NULL, 0, NULL },
+	{ "blk.#.ffn_up.weight", NULL, 0, NULL },
+	{ "blk.#.ffn_down.weight", NULL, 0, NULL },
+	{ "blk.#.post_ffw_norm.weight", NULL, 0, NULL },
+	{ "v.*", NULL, GG_T_OPTIONAL, NULL },
+	{ "mm.*", NULL, GG_T_OPTIONAL, NULL },
+};
+
+static const struct gg_tensor_spec ollama_spec =
+	GG_TENSOR_SPEC("gemma3", "n_layer", ollama_syms, ollama_rules);
+
 static const char dropped_notice[] =
 	"gemma3: tokens past the embedding rows dropped (llama.cpp refuses a vocabulary longer than the embedding)";
 
@@ -367,6 +396,27 @@ static int add_tensors(struct gemma3 *g, struct gg_outfile *f, struct gg_outfile
 
 /* ---- the build ---------------------------------------------------------- */
 
+/* The numbers the ollama profile reads as Ollama does (absent: 0). NaN or
+ * Infinity there (Go's JSON decoder refuses them) would silently become 0:
+ * refused, with jsonutil's message. */
+static int ollama_finite(const struct gemma3 *g)
+{
+	static const char *const keys[] = {
+		"num_attention_heads", "num_key_value_heads", "max_position_embeddings", "rms_norm_eps",
+		"head_dim", "final_logit_softcapping", "rope_local_base_freq", "rope_theta",
+		"sliding_window", "mm_tokens_per_image",
+	};
+	const cJSON *objs[] = { g->b->config, g->text };
+	for (size_t o = 0; o < COUNT(objs); o++)
+		for (size_t k = 0; k < COUNT(keys); k++) {
+			const cJSON *v = cJSON_GetObjectItem(objs[o], keys[k]);
+			double d = 0;
+			if (cJSON_IsNumber(v) && !isfinite(v->valuedouble))
+				return gg_json_f64(objs[o], keys[k], &d, g->b->config_path, g->b->e);
+		}
+	return 0;
+}
+
 static int read_config(struct gemma3 *g)
 {
 	struct gg_build *b = g->b;
@@ -376,6 +426,10 @@ static int read_config(struct gemma3 *g)
 	g->prefix = g->text == b->config ? "" : "text_config.";
 	if (gg_hp_read(&g->hp, text_hp, COUNT(text_hp), g->text, b->config_path, g->prefix, g->p, b->e))
 		return -1;
+	if (g->p != GG_PROFILE_LLAMACPP && ollama_finite(g)) {
+		gg_hp_free(&g->hp);
+		return -1;
+	}
 	if (!g->multimodal)
 		return 0;
 	const cJSON *vc = cJSON_GetObjectItem(b->config, "vision_config");
@@ -440,8 +494,7 @@ static int build(struct gemma3 *g)
 		return -1;
 	/* Ollama's file is what Ollama writes, even where llama.cpp refuses
 	 * it (a vocabulary one longer than the embedding, head counts of 0). */
-	if (g->p == GG_PROFILE_LLAMACPP)
-		gg_model_set_spec(b->model, 0, &spec, g->p);
+	gg_model_set_spec(b->model, 0, g->p == GG_PROFILE_LLAMACPP ? &spec : &ollama_spec, g->p);
 	return 0;
 }
 

@@ -257,6 +257,12 @@ static int build_gptoss(struct gg_build *b)
 	struct gg_hp hp;
 	if (gg_hp_read(&hp, hparams, COUNT(hparams), b->config, b->config_path, "", p, b->e))
 		return -1;
+	/* Grouped-query attention: llama.cpp shares each KV head among
+	 * n_head / n_head_kv query heads. */
+	if (gg_hp_divisible(&hp, "n_head", "n_head_kv", b->e)) {
+		gg_hp_free(&hp);
+		return -1;
+	}
 	uint32_t rows = 0;
 	struct gg_outfile *f = gg_model_add_file(b->model, "model.gguf");
 	int rc = embedding_rows(b, &rows);

@@ -81,8 +81,11 @@ static const struct gg_trule rules[] = {
 	{ "token_embd.weight", "n_embd, n_vocab", 0, NULL },
 	{ "output_norm.weight", "n_embd", 0, NULL },
 	{ "output.weight", "n_embd, n_vocab", GG_T_OPTIONAL, NULL },
-	{ "rope_factors_long.weight", "n_rot/2", GG_T_OPTIONAL, NULL },
-	{ "rope_factors_short.weight", "n_rot/2", GG_T_OPTIONAL, NULL },
+	{ "rope_factors_long.weight", "n_rot/2", GG_T_OPTIONAL | GG_T_LLAMACPP, NULL },
+	{ "rope_factors_short.weight", "n_rot/2", GG_T_OPTIONAL | GG_T_LLAMACPP, NULL },
+	/* Ollama writes the config's factor lists as they are. */
+	{ "rope_factors_long.weight", NULL, GG_T_OPTIONAL | GG_T_OLLAMA, NULL },
+	{ "rope_factors_short.weight", NULL, GG_T_OPTIONAL | GG_T_OLLAMA, NULL },
 	{ "blk.#.attn_norm.weight", "n_embd", 0, NULL },
 	{ "blk.#.attn_qkv.weight", "n_embd, n_embd+2*head_dim*n_head_kv", 0, NULL },
 	{ "blk.#.attn_output.weight", "n_embd, n_embd", 0, NULL },
@@ -210,8 +213,7 @@ static int build(struct phi3 *x)
 	    (x->p == GG_PROFILE_LLAMACPP && llamacpp_vocab(x, f->kvs)) || write_kv(x, f->kvs) ||
 	    add_factors(x, f) || gg_build_add_renamed(b, f, &renames, NULL, NULL))
 		return -1;
-	if (x->p == GG_PROFILE_LLAMACPP)
-		gg_model_set_spec(b->model, 0, &spec, x->p);
+	gg_model_set_spec(b->model, 0, &spec, x->p);
 	return 0;
 }
 
@@ -220,6 +222,11 @@ static int build_phi3(struct gg_build *b)
 	struct phi3 x = { .b = b, .p = b->opt->profile };
 	if (gg_hp_read(&x.hp, hparams, COUNT(hparams), b->config, b->config_path, "", x.p, b->e))
 		return -1;
+	/* Grouped-query attention, as llama.cpp runs it. */
+	if (gg_hp_divisible(&x.hp, "n_head", "n_head_kv", b->e)) {
+		gg_hp_free(&x.hp);
+		return -1;
+	}
 	int rc = read_factors(b, "long_factor", &x.lng, &x.nlong) ||
 		 read_factors(b, "short_factor", &x.shrt, &x.nshort) || build(&x) ? -1 : 0;
 	free(x.lng);
