@@ -79,11 +79,7 @@ static const struct gg_hparam hparams[] = {
 
 /* llama.cpp's gpt-oss loader (src/models/openai-moe.cpp). */
 static const struct gg_tsym syms[] = {
-	{ "n_layer", "block_count", NULL },
-	{ "n_embd", "embedding_length", NULL },
-	{ "n_head", "attention.head_count", NULL },
-	{ "n_head_kv", "attention.head_count_kv", "n_head" },
-	{ "head_dim", "attention.key_length", "n_embd/n_head" },
+	GG_TSYMS_HEADS,
 	{ "n_rot", "rope.dimension_count", "head_dim" },
 	{ "n_ff_exp", "expert_feed_forward_length", NULL },
 	{ "n_expert", "expert_count", NULL },

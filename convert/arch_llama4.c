@@ -273,11 +273,7 @@ static int write_clip_kv(struct llama4 *l, struct gg_outfile *mm)
 /* ---- what llama.cpp's llama4 loader creates (src/models/llama4.cpp) ---- */
 
 static const struct gg_tsym l4_syms[] = {
-	{ "n_layer", "block_count", NULL },
-	{ "n_embd", "embedding_length", NULL },
-	{ "n_head", "attention.head_count", NULL },
-	{ "n_head_kv", "attention.head_count_kv", "n_head" },
-	{ "head_dim", "attention.key_length", "n_embd/n_head" },
+	GG_TSYMS_HEADS,
 	{ "head_dim_v", "attention.value_length", "n_embd/n_head" },
 	{ "n_rot", "rope.dimension_count", "head_dim" },
 	{ "n_ff", "feed_forward_length", NULL },

@@ -67,11 +67,7 @@ static const struct gg_hparam hparams[] = {
 
 /* llama.cpp's phi3 loader (src/models/phi3.cpp). */
 static const struct gg_tsym syms[] = {
-	{ "n_layer", "block_count", NULL },
-	{ "n_embd", "embedding_length", NULL },
-	{ "n_head", "attention.head_count", NULL },
-	{ "n_head_kv", "attention.head_count_kv", "n_head" },
-	{ "head_dim", "attention.key_length", "n_embd/n_head" },
+	GG_TSYMS_HEADS,
 	{ "n_rot", "rope.dimension_count", "head_dim" },
 	{ "n_ff", "feed_forward_length", NULL },
 	{ "n_vocab", "@tokens", NULL },

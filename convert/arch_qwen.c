@@ -236,11 +236,7 @@ static int check_qwen3moe(struct gg_build *b, const struct gg_hp *hp, enum gg_pr
 /* ---- what llama.cpp's loaders create ---- */
 
 static const struct gg_tsym qwen_syms[] = {
-	{ "n_layer", "block_count", NULL },
-	{ "n_embd", "embedding_length", NULL },
-	{ "n_head", "attention.head_count", NULL },
-	{ "n_head_kv", "attention.head_count_kv", "n_head" },
-	{ "head_dim", "attention.key_length", "n_embd/n_head" },
+	GG_TSYMS_HEADS,
 	{ "head_dim_v", "attention.value_length", "n_embd/n_head" },
 	{ "n_ff", "feed_forward_length", NULL },
 	{ "n_expert", "expert_count", NULL },

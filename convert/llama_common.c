@@ -213,11 +213,7 @@ int llama_permute_qk(struct gg_outfile *f, const struct gg_hp *hp,
 /* ---- what llama.cpp's llama loader creates ---- */
 
 static const struct gg_tsym llama_syms[] = {
-	{ "n_layer", "block_count", NULL },
-	{ "n_embd", "embedding_length", NULL },
-	{ "n_head", "attention.head_count", NULL },
-	{ "n_head_kv", "attention.head_count_kv", "n_head" },
-	{ "head_dim", "attention.key_length", "n_embd/n_head" },
+	GG_TSYMS_HEADS,
 	{ "head_dim_v", "attention.value_length", "n_embd/n_head" },
 	{ "n_rot", "rope.dimension_count", "head_dim" },
 	{ "n_ff", "feed_forward_length", NULL },

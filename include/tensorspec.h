@@ -48,6 +48,17 @@ struct gg_tsym {
 	const char *def;  /* expression when the key is absent; NULL: 0 */
 };
 
+/* The symbols every attention loader reads the same way, as llama.cpp's
+ * llama_model_loader does: block count, embedding width, head counts
+ * (KV heads default to the heads) and the head size (default
+ * n_embd / n_head). */
+#define GG_TSYMS_HEADS \
+	{ "n_layer", "block_count", NULL }, \
+	{ "n_embd", "embedding_length", NULL }, \
+	{ "n_head", "attention.head_count", NULL }, \
+	{ "n_head_kv", "attention.head_count_kv", "n_head" }, \
+	{ "head_dim", "attention.key_length", "n_embd/n_head" }
+
 enum {
 	GG_T_OPTIONAL = 1u << 0, /* TENSOR_NOT_REQUIRED */
 	GG_T_LLAMACPP = 1u << 1, /* a rule of the llamacpp profile only */

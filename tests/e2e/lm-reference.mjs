@@ -17,26 +17,7 @@
 // float32 in llama.cpp.
 
 import { ropeHalf, attend, baseInvFreq } from './refmath.mjs';
-
-function matvec(W, x, rows, cols, b) {
-  const y = new Float64Array(rows);
-  for (let o = 0; o < rows; o++) {
-    let s = 0;
-    const base = o * cols;
-    for (let i = 0; i < cols; i++) s += W[base + i] * x[i];
-    y[o] = b ? s + b[o] : s;
-  }
-  return y;
-}
-
-function rmsnorm(x, w, eps) {
-  let ss = 0;
-  for (let i = 0; i < x.length; i++) ss += x[i] * x[i];
-  const r = 1 / Math.sqrt(ss / x.length + eps);
-  const y = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) y[i] = x[i] * r * w[i];
-  return y;
-}
+import { matvec, rmsnorm } from './reference.mjs';
 
 const silu = x => x / (1 + Math.exp(-x));
 
