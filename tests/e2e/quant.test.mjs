@@ -89,7 +89,7 @@ for (const [fx, types] of CASES) {
             assert.ok(stats.quant.chunks > 0 && stats.quant.bytes > 0, 'stats.json counts no quantized chunk');
             const meta = JSON.parse(fs.readFileSync(path.join(m.mnt, 'metadata.json'), 'utf8'));
             assert.equal(meta.type, type);
-            const q = meta.tensors.find(t => t.name === 'blk.0.ffn_up.weight');
+            const q = meta.tensors.find(t => t.name === 'blk.0.ffn_up.weight' || t.name === 'blk.0.ffn_up_exps.weight');
             assert.match(q.type, /^Q/, 'metadata.json names the quantized type');
             // The values quantized: exact source values, or Ollama's F16/BF16.
             assert.equal(q.values, profile === 'llamacpp' ? 'F32' : fx === 'llama-q256' ? 'BF16' : 'F16');
