@@ -1,12 +1,14 @@
 /* tokcache.c - on-disk cache of tokenizer metadata (tokcache.h). */
 #include "tokcache.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -15,6 +17,12 @@
 
 /* Bump when the KVs gguffs derives from the same files change. */
 #define TOKCACHE_FORMAT "gguffs-tokcache-1"
+
+/* Entries are 1-25 MB (one per tokenizer identity and style); 1 GiB keeps
+ * every model a user mounts and bounds what changed files leave behind. */
+#define TOKCACHE_DEFAULT_BUDGET (1ull << 30)
+/* A temporary file this old belongs to a writer that died. */
+#define TOKCACHE_TMP_AGE 3600
 
 /* Every file tokenizer_load may read (tokenizer.h). */
 static const char *const inputs[] = {
@@ -106,6 +114,8 @@ bool tokcache_load_variant(const char *dir, uint32_t vocab, const char *variant,
 	bool hit = fd >= 0 &&
 		   gguf_read_fd(fd, (uint64_t)st.st_size, path, &g, &e) == 0 &&
 		   g->ntensors == 0 && gguf_kvs_get(g->kvs, "tokenizer.ggml.tokens");
+	if (hit) /* the mtime orders entries for pruning: most recently used last out */
+		(void)futimens(fd, NULL);
 	if (fd >= 0)
 		close(fd);
 	if (hit)
@@ -128,6 +138,67 @@ static bool write_all(int fd, const uint8_t *p, size_t n)
 		p += w, n -= (size_t)w;
 	}
 	return true;
+}
+
+static uint64_t cache_budget(void)
+{
+	const char *v = getenv("GGUFFS_CACHE_MAX");
+	char *end;
+	errno = 0;
+	unsigned long long n = v && *v ? strtoull(v, &end, 10) : 0;
+	if (!v || !*v || errno || *end)
+		return TOKCACHE_DEFAULT_BUDGET;
+	return n;
+}
+
+struct entry {
+	char *name;
+	int64_t mtime;
+	uint64_t size;
+};
+
+static int newest_first(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	return (x->mtime < y->mtime) - (x->mtime > y->mtime);
+}
+
+/* Remove the least recently used entries beyond the budget (never keep, the
+ * entry just written) and dead writers' temporary files. Another process
+ * pruning or reading at once is harmless: a removed entry is a miss. */
+static void prune(const char *cache, const char *keep)
+{
+	DIR *d = opendir(cache);
+	if (!d)
+		return;
+	struct entry *v = NULL;
+	size_t n = 0, cap = 0;
+	int64_t now = (int64_t)time(NULL);
+	for (struct dirent *de; (de = readdir(d));) {
+		struct stat st;
+		if (strncmp(de->d_name, "tok-", 4) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
+			continue;
+		if (strstr(de->d_name, ".tmp-")) {
+			if (now - (int64_t)st.st_mtime > TOKCACHE_TMP_AGE)
+				(void)unlinkat(dirfd(d), de->d_name, 0);
+			continue;
+		}
+		if (n == cap)
+			v = gg_realloc(v, (cap = cap ? 2 * cap : 64) * sizeof *v);
+		v[n++] = (struct entry){ gg_strdup(de->d_name), st.st_mtim.tv_sec * 1000000000ll +
+					 st.st_mtim.tv_nsec, (uint64_t)st.st_size };
+	}
+	qsort(v, n, sizeof *v, newest_first);
+	uint64_t used = 0, budget = cache_budget();
+	for (size_t i = 0; i < n; i++) {
+		used += v[i].size;
+		if (used > budget && strcmp(v[i].name, keep))
+			(void)unlinkat(dirfd(d), v[i].name, 0);
+		free(v[i].name);
+	}
+	free(v);
+	closedir(d);
 }
 
 void tokcache_store(const char *dir, uint32_t vocab, const struct gguf_kvs *kvs)
@@ -154,6 +225,8 @@ void tokcache_store_variant(const char *dir, uint32_t vocab, const char *variant
 		ok = close(fd) == 0 && ok;
 		if (!ok || rename(tmp, path) != 0)
 			unlink(tmp);
+		else
+			prune(cache, strrchr(path, '/') + 1);
 		free(bytes);
 	}
 	free(tmp);

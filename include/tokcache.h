@@ -6,7 +6,10 @@
  * holding only KVs, under a name derived (XXH3) from the identity of every
  * tokenizer input file (device, inode, size, mtime, ctime) and the
  * vocabulary size. A file changed in any way gets a new name; stale entries
- * are simply never read again.
+ * are never read again, so every store prunes the directory to a budget
+ * ($GGUFFS_CACHE_MAX bytes, default 1 GiB), least recently used first (a hit
+ * refreshes the entry's mtime), and removes temporary files of writers dead
+ * for an hour. Only files named tok-* are ever removed.
  *
  * Directory: $GGUFFS_CACHE_DIR, else $XDG_CACHE_HOME/gguffs, else
  * $HOME/.cache/gguffs. GGUFFS_CACHE_DIR=off disables the cache. Every
