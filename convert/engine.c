@@ -339,38 +339,70 @@ static const uint8_t *st_base(const struct gg_outfile *f, const struct st_tensor
 	return f->st->files[st->file].map + st->offset;
 }
 
-/* Blocks [b0, b0+n) of the view over one source pair into out. */
+/* Source block of the view at multi-index idx. */
+static int64_t view_index(const struct gg_view *v, const uint64_t *idx)
+{
+	int64_t b = (int64_t)v->base;
+	for (int d = 0; d < v->ndim; d++)
+		b += (int64_t)idx[d] * v->stride[d];
+	return b;
+}
+
+/* How far ahead of the block being repacked its codes are fetched. The
+ * loop does little per byte, so without this it waits on memory: the
+ * hardware prefetcher alone keeps it at about half the speed of a plain
+ * copy of the same bytes from the page cache. Within a run of a gate/up
+ * view the address lands a few rows on, in the same half's next rows. */
+#define REPACK_PREFETCH 4096
+
+/* n blocks whose codes are `step` blocks apart, from block b on. */
+static void repack_run(const uint8_t *codes, const uint8_t *scales, int64_t b,
+		       int64_t step, uint64_t n, uint8_t *out)
+{
+	const uint8_t *c = codes + b * MXFP4_CODE_BYTES, *sc = scales + b;
+	const int64_t cstep = step * MXFP4_CODE_BYTES;
+	for (uint64_t i = 0; i < n; i++, c += cstep, sc += step, out += MXFP4_BLOCK_BYTES) {
+		__builtin_prefetch(c + REPACK_PREFETCH);
+		mxfp4_block(c, *sc, out);
+	}
+}
+
+/* Blocks [b0, b0+n) of the view over one source pair into out, a run (the
+ * rest of a row of the view's last dim) at a time; the next row's first
+ * block follows from the row before unless an outer index carried. */
 static void repack_view(const struct gg_outfile *f, const struct gg_tensor *t,
 			const struct gg_src *s, uint64_t b0, uint64_t n, uint8_t *out)
 {
 	const struct gg_view *v = &t->view;
 	const uint8_t *codes = st_base(f, s->st), *scales = st_base(f, s->scales);
-	int last = v->ndim - 1;
+	const int last = v->ndim - 1;
+	const int64_t step = v->stride[last], row_step = last > 0 ? v->stride[last - 1] : 0;
 	uint64_t idx[GG_VIEW_MAX_DIMS], rem = b0, total = n;
 	for (int d = last; d >= 0; d--) {
 		idx[d] = rem % v->dim[d];
 		rem /= v->dim[d];
 	}
+	int64_t b = view_index(v, idx);
+	const bool traced = trace_fn != NULL;
 	while (n > 0) {
-		int64_t b = (int64_t)v->base, step = v->stride[last];
-		for (int d = 0; d <= last; d++)
-			b += (int64_t)idx[d] * v->stride[d];
 		uint64_t run = v->dim[last] - idx[last] < n ? v->dim[last] - idx[last] : n;
-		if (step == 1) {
-			trace_st(s->st, (uint64_t)b, run, MXFP4_CODE_BYTES);
-			trace_st(s->scales, (uint64_t)b, run, 1);
-			const uint8_t *c = codes + b * MXFP4_CODE_BYTES, *sc = scales + b;
-			for (uint64_t i = 0; i < run; i++, c += MXFP4_CODE_BYTES, out += MXFP4_BLOCK_BYTES)
-				mxfp4_block(c, sc[i], out);
-		} else {
-			for (uint64_t i = 0; i < run; i++, b += step, out += MXFP4_BLOCK_BYTES) {
-				mxfp4_block(codes + b * MXFP4_CODE_BYTES, scales[b], out);
-				trace_st(s->st, (uint64_t)b, 1, MXFP4_CODE_BYTES);
-				trace_st(s->scales, (uint64_t)b, 1, 1);
+		repack_run(codes, scales, b, step, run, out);
+		if (traced)
+			for (uint64_t i = 0; i < run; i += step == 1 ? run : 1) {
+				uint64_t k = step == 1 ? run : 1, at = (uint64_t)(b + (int64_t)i * step);
+				trace_st(s->st, at, k, MXFP4_CODE_BYTES);
+				trace_st(s->scales, at, k, 1);
 			}
-		}
-		index_advance(v, idx, last, run);
+		out += run * MXFP4_BLOCK_BYTES;
 		n -= run;
+		int64_t row = b - (int64_t)idx[last] * step;
+		index_advance(v, idx, last, run);
+		if (idx[last] != 0)
+			b += (int64_t)run * step;
+		else if (last > 0 && idx[last - 1] != 0)
+			b = row + row_step;
+		else
+			b = view_index(v, idx);
 	}
 	/* once per call: the runs of a gate/up view are a few hundred bytes */
 	atomic_fetch_add_explicit(&stat_repack_bytes, total * MXFP4_BLOCK_BYTES,
