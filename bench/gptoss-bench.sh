@@ -15,7 +15,7 @@
 #      experts: must be 0; bytes repacked.
 # Page cache: sources are read warm (a first untimed read of every shard).
 #
-#   flock -x /work/heavy.lock bash bench/gptoss-bench.sh
+#   bash bench/gptoss-bench.sh
 #   GGUFFS_BUILD (default build), GPTOSS_BENCH_DIR (default /tmp/gguffs-gptoss-bench), RUNS (default 3)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

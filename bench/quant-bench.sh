@@ -2,7 +2,7 @@
 # quant-bench.sh - -o type= benchmark (not a test): prints medians and the
 # ratios issue 10 asks for, from one run of interleaved repetitions.
 #
-#   flock -x /work/heavy.lock bash bench/quant-bench.sh     # as root
+#   bash bench/quant-bench.sh     # as root
 #
 # Model: the ~2.2 GB BF16 Llama of make-fixtures.mjs --big (hidden 2048,
 # intermediate 5632: rows of 256, so the k-quants apply), sources warm.

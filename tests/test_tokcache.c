@@ -54,6 +54,16 @@ static size_t entries(const char *cache, uint64_t *bytes)
 	return n;
 }
 
+static void cleanup(char *cache, char *model)
+{
+	unsetenv("GGUFFS_CACHE_MAX");
+	unsetenv("GGUFFS_CACHE_DIR");
+	remove_tree(cache);
+	remove_tree(model);
+	free(cache);
+	free(model);
+}
+
 /* Five entries under a budget of four: the least recently used goes, and a
  * hit counts as a use. */
 static void test_budget_lru(void **state)
@@ -104,12 +114,7 @@ static void test_budget_lru(void **state)
 	assert_true(load(model, 11));
 	free(one);
 	free(foreign);
-	unsetenv("GGUFFS_CACHE_MAX");
-	unsetenv("GGUFFS_CACHE_DIR");
-	remove_tree(cache);
-	remove_tree(model);
-	free(cache);
-	free(model);
+	cleanup(cache, model);
 }
 
 /* A budget of zero keeps the entry just written (the next mount uses it). */
@@ -124,12 +129,7 @@ static void test_zero_budget_keeps_newest(void **state)
 	uint64_t bytes;
 	assert_int_equal(entries(cache, &bytes), 1);
 	assert_true(load(model, 2));
-	unsetenv("GGUFFS_CACHE_MAX");
-	unsetenv("GGUFFS_CACHE_DIR");
-	remove_tree(cache);
-	remove_tree(model);
-	free(cache);
-	free(model);
+	cleanup(cache, model);
 }
 
 int main(void)
