@@ -27,6 +27,7 @@
 #include "model.h"
 #include "tok_llamacpp.h"
 #include "typerules.h"
+#include "hparam_abbrev.h"
 
 #define ARCH "gemma3"
 #define COUNT(a) (sizeof(a) / sizeof *(a))
@@ -75,14 +76,6 @@ static const char *const clip_pairs[] = {
 	"mm.mm_soft_emb_norm", "mm.soft_emb_norm",
 };
 static const struct gg_renames clip_renames = GG_RENAMES(NULL, clip_pairs);
-
-#define U32 GG_HP_U32
-#define F32 GG_HP_F32
-#define STR GG_HP_STR
-#define REQ GG_HP_REQUIRED
-#define POS GG_HP_POSITIVE
-#define ALW GG_HP_ALWAYS
-#define LCP GG_HP_LLAMACPP
 
 /* The text model, read from config.json or its text_config, with the
  * defaults convert_hf_to_gguf (and transformers' Gemma3TextConfig) use. */

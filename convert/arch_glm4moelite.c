@@ -24,6 +24,7 @@
 #include "hparams.h"
 #include "stack.h"
 #include "typerules.h"
+#include "hparam_abbrev.h"
 
 static const char *const glm_pairs[] = {
 	"lm_head", "output",
@@ -56,13 +57,6 @@ static const struct gg_stack_rule glm_experts[] = {
 	{ "model.layers.#.mlp.experts.#.up_proj.weight", "blk.%u.ffn_up_exps.weight" },
 	{ "model.layers.#.mlp.experts.#.down_proj.weight", "blk.%u.ffn_down_exps.weight" },
 };
-
-#define U32 GG_HP_U32
-#define F32 GG_HP_F32
-#define REQ GG_HP_REQUIRED
-#define POS GG_HP_POSITIVE
-/* Ollama writes every key even when the config lacks it (as 0). */
-#define ALW GG_HP_ALWAYS
 
 static const struct gg_hparam glm_hparams[] = {
 	{ "n_layer", "num_hidden_layers", U32, REQ | ALW, "block_count", 0 },

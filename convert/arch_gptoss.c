@@ -24,6 +24,7 @@
 #include "hparams.h"
 #include "model.h"
 #include "tok_llamacpp.h"
+#include "hparam_abbrev.h"
 
 #define ARCH "gpt-oss"
 #define COUNT(a) (sizeof(a) / sizeof *(a))
@@ -46,12 +47,6 @@ static const char *const pairs[] = {
 	"model.norm", "output_norm",
 };
 static const struct gg_renames renames = GG_RENAMES(NULL, pairs);
-
-#define U32 GG_HP_U32
-#define F32 GG_HP_F32
-#define STR GG_HP_STR
-#define REQ GG_HP_REQUIRED
-#define POS GG_HP_POSITIVE
 
 static const struct gg_hparam hparams[] = {
 	{ "vocab_size", "vocab_size", U32, GG_HP_OLLAMA | GG_HP_ALWAYS, "vocab_size", 0 },

@@ -19,6 +19,7 @@
 #include "clip.h"
 #include "jsonutil.h"
 #include "typerules.h"
+#include "hparam_abbrev.h"
 
 /* The llama renames come first (llama_renames), then these. */
 static const char *const llama4_pairs[] = {
@@ -58,10 +59,6 @@ static const char *const clip_pairs[] = {
 	".mlp.fc2", ".ffn_down",
 };
 static const struct gg_renames clip_renames = GG_RENAMES(NULL, clip_pairs);
-
-#define U32 GG_HP_U32
-#define F32 GG_HP_F32
-#define ALW GG_HP_ALWAYS
 
 /* text_config fields beyond llamaModel's, written even when 0. */
 static const struct gg_hparam llama4_text[] = {

@@ -23,6 +23,7 @@
 #include "jsonutil.h"
 #include "model.h"
 #include "tok_llamacpp.h"
+#include "hparam_abbrev.h"
 
 #define ARCH "phi3"
 #define COUNT(a) (sizeof(a) / sizeof *(a))
@@ -40,13 +41,6 @@ static const char *const pairs[] = {
 	"post_attention_layernorm", "ffn_norm",
 };
 static const struct gg_renames renames = GG_RENAMES(NULL, pairs);
-
-#define U32 GG_HP_U32
-#define F32 GG_HP_F32
-#define STR GG_HP_STR
-#define REQ GG_HP_REQUIRED
-#define POS GG_HP_POSITIVE
-#define ALW GG_HP_ALWAYS
 
 static const struct gg_hparam hparams[] = {
 	{ "vocab_size", "vocab_size", U32, GG_HP_OLLAMA | ALW, "vocab_size", 0 },

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "jsonutil.h"
+#include "hparam_abbrev.h"
 
 static const char *const qwen2_pairs[] = {
 	"lm_head", "output",
@@ -50,14 +51,7 @@ static const struct gg_stack_rule qwen3moe_experts[] = {
 	{ "model.layers.#.mlp.experts.#.down_proj.weight", "blk.%u.ffn_down_exps.weight" },
 };
 
-#define U32 GG_HP_U32
-#define F32 GG_HP_F32
-#define STR GG_HP_STR
-#define REQ GG_HP_REQUIRED
-#define POS GG_HP_POSITIVE
-#define ALW GG_HP_ALWAYS
 #define CPP GG_HP_LLAMACPP
-#define OLL GG_HP_OLLAMA
 
 /* qwen2Model.KV writes every key even when 0 (Go zero values); llama.cpp's
  * TextModel only what the config has. */

@@ -1,5 +1,6 @@
 /* llama_common.c - the Llama family's shared pieces (llama_common.h). */
 #include "llama_common.h"
+#include "hparam_abbrev.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -29,12 +30,6 @@ static const char *const llama_pairs[] = {
 	"post_attention_layernorm", "ffn_norm",
 };
 const struct gg_renames llama_renames = GG_RENAMES(&llama_proj_renames, llama_pairs);
-
-#define U32 GG_HP_U32
-#define F32 GG_HP_F32
-#define STR GG_HP_STR
-#define REQ GG_HP_REQUIRED
-#define POS GG_HP_POSITIVE
 
 const struct gg_hparam llama_hparams[] = {
 	{ "vocab_size", "vocab_size", U32, GG_HP_ALWAYS, "vocab_size", 0 },
